@@ -1,0 +1,259 @@
+/**
+ * UserActor: everything about one user, in one Durable Object with SQLite storage. The platform
+ * handlers stay thin (initialise, then delegate to lib/); the Worker calls the typed RPC methods
+ * below, each returning an RpcResult so an HttpError keeps its status across the boundary.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
+import { Sql } from "../lib/sql.ts";
+import { migrate, USER_MIGRATIONS } from "../lib/schema.ts";
+import { JobScheduler } from "../lib/jobs.ts";
+import { Workspace, type WorkspaceChange } from "../lib/workspace.ts";
+import { loadConfig, type Config } from "../lib/config.ts";
+import { HttpError } from "../lib/errors.ts";
+import { capture, type RpcResult } from "../lib/rpc.ts";
+import type { Identity } from "../lib/auth.ts";
+import { ensureProfile, readProfile, setChatMode, setTier, type Profile } from "../lib/profile.ts";
+import { issueTicket, redeemTicket } from "../lib/tickets.ts";
+import { usageDays, type DayUsage } from "../lib/usage.ts";
+import { ChatHistory, type HistoryMessage } from "../lib/chat/history.ts";
+import { ChatEngine, type ReplyResult } from "../lib/chat/chat-engine.ts";
+import { SocketHub, type ClientFrame } from "../lib/chat/socket-hub.ts";
+import type { ChatFrame } from "../lib/chat/frames.ts";
+import { createBedrockClient } from "../lib/chat/bedrock.ts";
+import { sseStream } from "../lib/chat/sse.ts";
+import { buildMe, type Me } from "../lib/me.ts";
+
+export class UserActor extends DurableObject<Env> {
+  readonly sql: Sql;
+  readonly config: Config;
+  readonly jobs: JobScheduler;
+  readonly workspace: Workspace;
+  readonly history: ChatHistory;
+  readonly sockets: SocketHub;
+  readonly chat: ChatEngine;
+  private bedrockClient: BedrockRuntimeClient | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = new Sql(ctx.storage.sql);
+    this.config = loadConfig(env);
+    this.jobs = new JobScheduler(this.sql, ctx.storage);
+    this.workspace = new Workspace(this.sql, (change) => this.onWorkspaceChange(change));
+    this.history = new ChatHistory(this.sql);
+    this.sockets = new SocketHub(ctx);
+    ctx.blockConcurrencyWhile(async () => {
+      migrate(this.sql, ctx.storage, USER_MIGRATIONS);
+      // A reply still "streaming" in storage belonged to an instance that stopped mid-reply.
+      this.history.markOrphansInterrupted(new Set());
+    });
+    // Answered by the runtime without waking the object (hibernation auto-response).
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    this.chat = new ChatEngine({
+      env,
+      config: this.config,
+      sql: this.sql,
+      history: this.history,
+      workspace: this.workspace,
+      profile: () => this.requireProfile(),
+      broadcast: (frame) => this.sockets.broadcast(frame),
+      bedrock: () => (this.bedrockClient ??= createBedrockClient(this.env, this.config)),
+    });
+  }
+
+  // ---- platform handlers -------------------------------------------------------------------
+
+  /** The one request that goes through fetch: the WebSocket upgrade (identity set by the Worker). */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("Expected a WebSocket upgrade", { status: 426 });
+    const ticket = request.headers.get("x-soulprint-ticket");
+    const identity = request.headers.get("x-soulprint-identity");
+    if (ticket !== null) {
+      if (!(await redeemTicket(this.sql, ticket)) || !readProfile(this.sql)) {
+        return Response.json({ error: { code: "invalid_ticket", message: "This ticket is unknown, expired or already used. Ask for a new one with POST /api/chat/ticket." } }, { status: 401 });
+      }
+    } else if (identity) {
+      await this.identify(JSON.parse(identity) as Identity);
+    } else {
+      return Response.json({ error: { code: "unauthorized", message: "Sign in first." } }, { status: 401 });
+    }
+    return this.sockets.accept(this.helloFrame());
+  }
+
+  override async alarm(): Promise<void> {
+    await this.jobs.runDue();
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await this.sockets.onMessage(ws, message, { onFrame: (socket, frame) => this.onSocketFrame(socket, frame) });
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    // Replies keep running; only the socket goes. 1005/1006 carry no close code of their own.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closing");
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(): Promise<void> {}
+
+  // ---- RPC: profile, workspace ---------------------------------------------------------------
+
+  async me(who: Identity): Promise<RpcResult<Me>> {
+    return capture(async () => {
+      await this.identify(who);
+      return this.describeMe();
+    });
+  }
+
+  async updateMe(who: Identity, patch: { chatMode?: unknown }): Promise<RpcResult<Me>> {
+    return capture(async () => {
+      await this.identify(who);
+      if (patch.chatMode !== undefined) setChatMode(this.sql, patch.chatMode);
+      return this.describeMe();
+    });
+  }
+
+  async setTier(who: Identity, tier: unknown): Promise<RpcResult<Me>> {
+    return capture(async () => {
+      await this.identify(who);
+      setTier(this.sql, tier);
+      return this.describeMe();
+    });
+  }
+
+  async listFiles(who: Identity) {
+    return capture(async () => {
+      await this.identify(who);
+      return { files: this.workspace.list() };
+    });
+  }
+
+  async readFile(who: Identity, name: string) {
+    return capture(async () => {
+      await this.identify(who);
+      const file = this.workspace.read(name);
+      if (!file) throw new HttpError(404, "file_not_found", `There is no ${name} in your workspace.`);
+      return file;
+    });
+  }
+
+  async writeFile(who: Identity, name: string, content: string, ifMatch?: string) {
+    return capture(async () => {
+      await this.identify(who);
+      return this.workspace.write(name, content, { ifMatch, source: "user" });
+    });
+  }
+
+  async deleteFile(who: Identity, name: string, ifMatch?: string) {
+    return capture(async () => {
+      await this.identify(who);
+      return this.workspace.delete(name, { ifMatch, source: "user" });
+    });
+  }
+
+  async fileVersions(who: Identity, name: string) {
+    return capture(async () => {
+      await this.identify(who);
+      return { versions: this.workspace.versions(name) };
+    });
+  }
+
+  // ---- RPC: chat -----------------------------------------------------------------------------
+
+  async chatTicket(who: Identity) {
+    return capture(async () => {
+      await this.identify(who);
+      return issueTicket(this.sql, who.userId);
+    });
+  }
+
+  async chatHistory(who: Identity, limit: number, before?: string): Promise<RpcResult<{ messages: HistoryMessage[]; hasMore: boolean }>> {
+    return capture(async () => {
+      await this.identify(who);
+      return this.history.page(limit, before);
+    });
+  }
+
+  /** HTTP chat, finished: waits for the whole reply. */
+  async chatComplete(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReplyResult>> {
+    return capture(async () => {
+      await this.identify(who);
+      const { result } = await this.chat.send({ clientId: input.id, text: input.text, channel: "http" });
+      return result;
+    });
+  }
+
+  /** HTTP chat, streamed: the API.md events as Server-Sent Events. */
+  async chatStream(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReadableStream<Uint8Array>>> {
+    return capture(async () => {
+      await this.identify(who);
+      const stream = sseStream();
+      const started = await this.chat.send({ clientId: input.id, text: input.text, channel: "http" }, { listener: stream.listener });
+      void started.result.finally(() => stream.close());
+      return stream.readable;
+    });
+  }
+
+  async usage(who: Identity, days: number): Promise<RpcResult<{ days: DayUsage[] }>> {
+    return capture(async () => {
+      await this.identify(who);
+      return { days: usageDays(this.sql, days) };
+    });
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /** Records who this object belongs to on first contact, seeding the starter workspace. */
+  private async identify(who: Identity): Promise<Profile> {
+    const { profile, created } = ensureProfile(this.sql, who);
+    if (created) await this.workspace.seedStarterFiles();
+    return profile;
+  }
+
+  private requireProfile(): Profile {
+    const profile = readProfile(this.sql);
+    if (!profile) throw new HttpError(404, "unknown_user", "This user has not signed in yet.");
+    return profile;
+  }
+
+  private describeMe(): Me {
+    return buildMe(this.requireProfile(), this.sql);
+  }
+
+  private helloFrame(): ChatFrame & Record<string, unknown> {
+    const profile = this.requireProfile();
+    const me = this.describeMe();
+    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: me.mode, fly: { state: me.fly.state }, pending: this.chat.pending() } as never;
+  }
+
+  private async onSocketFrame(ws: WebSocket, frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case "chat":
+        await this.chat.send({ clientId: frame.id, text: frame.text, channel: "web" }, { replayTo: (f) => this.sockets.send(ws, f) });
+        return;
+      case "history": {
+        const limit = clampLimit(frame.limit);
+        const before = typeof frame.before === "string" && frame.before.length <= 64 ? frame.before : undefined;
+        this.sockets.send(ws, { type: "history", ...this.history.page(limit, before) });
+        return;
+      }
+      case "cancel":
+        if (typeof frame.id !== "string" || !this.chat.cancel(frame.id)) {
+          this.sockets.send(ws, { type: "error", ...(typeof frame.id === "string" ? { id: frame.id } : {}), code: "not_running", message: "There is no reply in progress with that id." });
+        }
+        return;
+    }
+  }
+
+  private onWorkspaceChange(change: WorkspaceChange): void {
+    this.sockets.broadcast({ type: "workspace", name: change.name, sha256: change.sha256, version: change.version });
+  }
+}
+
+function clampLimit(value: unknown): number {
+  const n = typeof value === "number" && Number.isFinite(value) ? Math.floor(value) : 50;
+  return Math.max(1, Math.min(200, n));
+}

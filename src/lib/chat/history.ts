@@ -1,0 +1,207 @@
+/**
+ * The conversation as stored: user messages keyed by the client's id (so a repeated id is found),
+ * assistant replies linked to the message they answer. One history for every channel.
+ */
+import type { Sql } from "../sql.ts";
+import type { Usage } from "../usage.ts";
+
+export type Channel = "web" | "http" | "telegram";
+export type Via = "bedrock" | "container";
+export type ReplyStatus = "streaming" | "done" | "interrupted" | "cancelled" | "error";
+
+export interface StoredImage {
+  url: string;
+  alt: string;
+}
+
+export interface HistoryMessage {
+  id: string;
+  role: "user" | "assistant";
+  text: string;
+  at: string;
+  channel: Channel;
+  via?: Via;
+  images?: StoredImage[];
+  replyTo?: string;
+  status?: ReplyStatus;
+}
+
+export const CHAT_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    text TEXT NOT NULL DEFAULT '',
+    at INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    conversation INTEGER NOT NULL DEFAULT 0,
+    reply_to TEXT,
+    via TEXT,
+    status TEXT,
+    images TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    image_count INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0
+  )`,
+  "CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages (role, id)",
+  "CREATE INDEX IF NOT EXISTS messages_reply_to ON messages (reply_to)",
+  `CREATE TABLE IF NOT EXISTS chat_state (id INTEGER PRIMARY KEY CHECK (id = 1), conversation INTEGER NOT NULL DEFAULT 0)`,
+];
+
+interface MessageRow {
+  seq: number;
+  id: string;
+  role: "user" | "assistant";
+  text: string;
+  at: number;
+  channel: Channel;
+  conversation: number;
+  reply_to: string | null;
+  via: Via | null;
+  status: ReplyStatus | null;
+  images: string | null;
+}
+
+export interface StoredReply {
+  id: string;
+  replyTo: string;
+  text: string;
+  status: ReplyStatus;
+  via: Via | null;
+  images: StoredImage[];
+  usage: Usage & { costUsd: number };
+}
+
+export class ChatHistory {
+  constructor(private readonly sql: Sql) {}
+
+  conversation(): number {
+    return this.sql.one<{ conversation: number }>("SELECT conversation FROM chat_state WHERE id = 1")?.conversation ?? 0;
+  }
+
+  /** Starts a fresh conversation (Telegram /new): older messages stay in history but leave the model's context. */
+  startNewConversation(): number {
+    const next = this.conversation() + 1;
+    this.sql.run("INSERT INTO chat_state (id, conversation) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET conversation = excluded.conversation", next);
+    return next;
+  }
+
+  findUserMessage(clientId: string): { text: string; at: number } | null {
+    return this.sql.one<{ text: string; at: number }>("SELECT text, at FROM messages WHERE role = 'user' AND id = ?", clientId);
+  }
+
+  insertUserMessage(clientId: string, text: string, channel: Channel, at: number): void {
+    this.sql.run("INSERT INTO messages (id, role, text, at, channel, conversation) VALUES (?, 'user', ?, ?, ?, ?)", clientId, text, at, channel, this.conversation());
+  }
+
+  insertReply(replyId: string, replyTo: string, channel: Channel, at: number): void {
+    this.sql.run(
+      "INSERT INTO messages (id, role, text, at, channel, conversation, reply_to, status) VALUES (?, 'assistant', '', ?, ?, ?, ?, 'streaming')",
+      replyId, at, channel, this.conversation(), replyTo,
+    );
+  }
+
+  saveReplyText(replyId: string, text: string): void {
+    this.sql.run("UPDATE messages SET text = ? WHERE role = 'assistant' AND id = ?", text, replyId);
+  }
+
+  finishReply(replyId: string, fields: { text: string; status: ReplyStatus; via: Via | null; images: StoredImage[]; usage: Usage; costUsd: number }): void {
+    const u = fields.usage;
+    this.sql.run(
+      `UPDATE messages SET text = ?, status = ?, via = ?, images = ?, input_tokens = ?, output_tokens = ?,
+        cache_read_tokens = ?, cache_write_tokens = ?, image_count = ?, cost_usd = ? WHERE role = 'assistant' AND id = ?`,
+      fields.text, fields.status, fields.via, fields.images.length ? JSON.stringify(fields.images) : null,
+      u.inputTokens, u.outputTokens, u.cacheReadTokens, u.cacheWriteTokens, u.images, fields.costUsd, replyId,
+    );
+  }
+
+  findReplyTo(clientId: string): StoredReply | null {
+    const row = this.sql.one<MessageRow & { input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number; image_count: number; cost_usd: number }>(
+      "SELECT * FROM messages WHERE role = 'assistant' AND reply_to = ? ORDER BY seq DESC LIMIT 1",
+      clientId,
+    );
+    if (!row) return null;
+    return {
+      id: row.id,
+      replyTo: clientId,
+      text: row.text,
+      status: row.status ?? "done",
+      via: row.via,
+      images: row.images ? (JSON.parse(row.images) as StoredImage[]) : [],
+      usage: {
+        inputTokens: row.input_tokens,
+        outputTokens: row.output_tokens,
+        cacheReadTokens: row.cache_read_tokens,
+        cacheWriteTokens: row.cache_write_tokens,
+        images: row.image_count,
+        costUsd: row.cost_usd,
+      },
+    };
+  }
+
+  /** Replies left "streaming" by an object that stopped mid-reply: keep their text, mark them interrupted. */
+  markOrphansInterrupted(activeIds: Set<string>): number {
+    const orphans = this.sql.all<{ id: string }>("SELECT id FROM messages WHERE role = 'assistant' AND status = 'streaming'").filter((r) => !activeIds.has(r.id));
+    for (const { id } of orphans) this.sql.run("UPDATE messages SET status = 'interrupted' WHERE role = 'assistant' AND id = ?", id);
+    return orphans.length;
+  }
+
+  /** A page of history, oldest first, ending before `before` (a message id) when given. */
+  page(limit: number, before?: string): { messages: HistoryMessage[]; hasMore: boolean } {
+    let beforeSeq = Number.MAX_SAFE_INTEGER;
+    if (before) {
+      const anchor = this.sql.one<{ seq: number }>("SELECT seq FROM messages WHERE id = ? ORDER BY role = 'assistant' DESC LIMIT 1", before);
+      if (anchor) beforeSeq = anchor.seq;
+    }
+    const rows = this.sql.all<MessageRow>("SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?", beforeSeq, limit + 1);
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).reverse().map(toHistoryMessage), hasMore };
+  }
+
+  /**
+   * The current conversation for the model, newest last, as alternating user/assistant turns.
+   * Reads newest first and stops once `maxChars` is used, so a 3,000-turn history costs one bounded query.
+   */
+  recentTurns(maxChars: number, excludeClientId?: string): { role: "user" | "assistant"; text: string }[] {
+    const rows = this.sql.all<{ role: "user" | "assistant"; text: string; id: string }>(
+      "SELECT role, text, id FROM messages WHERE conversation = ? ORDER BY seq DESC LIMIT 2000",
+      this.conversation(),
+    );
+    const picked: { role: "user" | "assistant"; text: string }[] = [];
+    let used = 0;
+    for (const row of rows) {
+      if (row.role === "user" && row.id === excludeClientId) continue;
+      if (row.text.trim() === "") continue;
+      if (used + row.text.length > maxChars) break;
+      used += row.text.length;
+      picked.push({ role: row.role, text: row.text });
+    }
+    return normalizeTurns(picked.reverse());
+  }
+}
+
+/**
+ * Bedrock requires turns that alternate and start with the user: merge neighbours of one role
+ * (a message whose reply failed) and drop a leading assistant turn.
+ */
+export function normalizeTurns(turns: { role: "user" | "assistant"; text: string }[]): { role: "user" | "assistant"; text: string }[] {
+  const out: { role: "user" | "assistant"; text: string }[] = [];
+  for (const turn of turns) {
+    const last = out[out.length - 1];
+    if (last && last.role === turn.role) last.text = `${last.text}\n\n${turn.text}`;
+    else out.push({ ...turn });
+  }
+  while (out[0]?.role === "assistant") out.shift();
+  return out;
+}
+
+function toHistoryMessage(row: MessageRow): HistoryMessage {
+  const message: HistoryMessage = { id: row.id, role: row.role, text: row.text, at: new Date(row.at).toISOString(), channel: row.channel };
+  if (row.role === "assistant") {
+    if (row.via) message.via = row.via;
+    if (row.reply_to) message.replyTo = row.reply_to;
+    message.status = row.status ?? "done";
+    if (row.images) message.images = JSON.parse(row.images) as StoredImage[];
+  }
+  return message;
+}

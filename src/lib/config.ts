@@ -1,0 +1,106 @@
+/**
+ * Typed configuration from the Worker's vars and secrets (the table in README.md). Parsed per use:
+ * it is a handful of string reads, and no module-level singleton holds configuration.
+ */
+import { HttpError } from "./errors.ts";
+
+export interface Prices {
+  inputPerMTok: number;
+  cacheWritePerMTok: number;
+  cacheReadPerMTok: number;
+  outputPerMTok: number;
+  perImage: number;
+}
+
+export interface Config {
+  awsRegion: string;
+  bedrockModelId: string;
+  bedrockFallbackModelId: string;
+  bedrockImageModelId: string;
+  bedrockEndpoint: string | undefined;
+  prices: Prices;
+  flyApiBase: string;
+  flyOrg: string;
+  flyRegion: string;
+  flyAppPrefix: string;
+  flyAppUrlTemplate: string;
+  containerImage: string;
+  containerPort: number;
+  containerWorkspaceDir: string;
+  flyMachineMemoryMb: number;
+  flyMaxMachines: number;
+  flyAutostop: "suspend" | "stop" | "off";
+  containerWakeBudgetMs: number;
+  containerCooldownMs: number;
+  telegramApiRoot: string;
+  publicUrl: string | undefined;
+  freeDailyTokens: number;
+  paidDailyTokens: number;
+  allowEmailAuth: boolean;
+}
+
+export function loadConfig(env: Env): Config {
+  const autostop = str(env.FLY_AUTOSTOP, "suspend");
+  return {
+    awsRegion: str(env.AWS_REGION, "us-east-1"),
+    bedrockModelId: str(env.BEDROCK_MODEL_ID, "global.anthropic.claude-opus-4-6-v1"),
+    bedrockFallbackModelId: str(env.BEDROCK_FALLBACK_MODEL_ID, "global.anthropic.claude-sonnet-4-6"),
+    bedrockImageModelId: str(env.BEDROCK_IMAGE_MODEL_ID, "amazon.nova-canvas-v1:0"),
+    bedrockEndpoint: optional(env.BEDROCK_ENDPOINT),
+    prices: {
+      inputPerMTok: num(env.PRICE_INPUT_PER_MTOK, 5),
+      cacheWritePerMTok: num(env.PRICE_CACHE_WRITE_PER_MTOK, 6.25),
+      cacheReadPerMTok: num(env.PRICE_CACHE_READ_PER_MTOK, 0.5),
+      outputPerMTok: num(env.PRICE_OUTPUT_PER_MTOK, 25),
+      perImage: num(env.PRICE_PER_IMAGE, 0.04),
+    },
+    flyApiBase: str(env.FLY_API_BASE, "https://api.machines.dev").replace(/\/+$/, ""),
+    flyOrg: str(env.FLY_ORG, "personal"),
+    flyRegion: str(env.FLY_REGION, "iad"),
+    flyAppPrefix: str(env.FLY_APP_PREFIX, "sp-"),
+    flyAppUrlTemplate: str(env.FLY_APP_URL, "https://{app}.fly.dev"),
+    containerImage: str(env.CLAWDBOT_IMAGE, "ghcr.io/clawdbot/clawdbot:latest"),
+    containerPort: num(env.CONTAINER_PORT, 8080),
+    containerWorkspaceDir: str(env.CONTAINER_WORKSPACE_DIR, "/workspace"),
+    flyMachineMemoryMb: num(env.FLY_MACHINE_MEMORY_MB, 2048),
+    flyMaxMachines: Math.max(1, Math.min(3, num(env.FLY_MAX_MACHINES, 1))),
+    flyAutostop: autostop === "stop" || autostop === "off" ? autostop : "suspend",
+    containerWakeBudgetMs: num(env.CONTAINER_WAKE_BUDGET_MS, 20_000),
+    containerCooldownMs: num(env.CONTAINER_COOLDOWN_MS, 60_000),
+    telegramApiRoot: str(env.TELEGRAM_API_ROOT, "https://api.telegram.org").replace(/\/+$/, ""),
+    publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, ""),
+    freeDailyTokens: num(env.FREE_DAILY_TOKENS, 200_000),
+    paidDailyTokens: num(env.PAID_DAILY_TOKENS, 2_000_000),
+    allowEmailAuth: env.ALLOW_EMAIL_AUTH === "true",
+  };
+}
+
+/** The names of the settings this deployment lacks (names only, never values). */
+export function missingSecrets(env: Env): string[] {
+  const missing: string[] = [];
+  for (const name of ["AUTH_SECRET", "USER_ID_SALT", "ADMIN_TOKEN", "ENCRYPTION_KEY"] as const) {
+    if (!optional(env[name])) missing.push(name);
+  }
+  const hasKeys = optional(env.AWS_ACCESS_KEY_ID) && optional(env.AWS_SECRET_ACCESS_KEY);
+  if (!hasKeys && !optional(env.AWS_BEARER_TOKEN_BEDROCK)) missing.push("AWS_ACCESS_KEY_ID+AWS_SECRET_ACCESS_KEY or AWS_BEARER_TOKEN_BEDROCK");
+  if (!optional(env.FLY_API_TOKEN)) missing.push("FLY_API_TOKEN");
+  return missing;
+}
+
+/** A secret the current operation cannot work without: fails at the edge, naming it. */
+export function requireSecret(env: Env, name: "AUTH_SECRET" | "USER_ID_SALT" | "ADMIN_TOKEN" | "ENCRYPTION_KEY" | "FLY_API_TOKEN"): string {
+  const value = optional(env[name]);
+  if (!value) throw new HttpError(503, "not_configured", `The server is missing the secret ${name}. An operator must set it with \`wrangler secret put ${name}\`.`);
+  return value;
+}
+
+function optional(value: string | undefined): string | undefined {
+  return value && value.trim() !== "" ? value.trim() : undefined;
+}
+function str(value: string | undefined, fallback: string): string {
+  return optional(value) ?? fallback;
+}
+function num(value: string | undefined, fallback: number): number {
+  const parsed = Number(optional(value));
+  return Number.isFinite(parsed) && optional(value) !== undefined ? parsed : fallback;
+}

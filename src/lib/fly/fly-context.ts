@@ -1,0 +1,153 @@
+/**
+ * What the provisioner, the sync and the service share: the host (the user's object), config,
+ * timing, the client, the store, and the few operations more than one of them performs (what the
+ * secrets and machine config should be, pushing secrets, updating a machine).
+ */
+import type { JobScheduler } from "../jobs.ts";
+import type { Sql } from "../sql.ts";
+import type { Workspace } from "../workspace.ts";
+import { loadConfig, requireSecret, type Config } from "../config.ts";
+import { decryptSecret, sha256Hex } from "../crypto.ts";
+import type { FlyClient } from "./fly-client.ts";
+import { createFlyClient, type FlyTuning } from "./fly-settings.ts";
+import { FlyStore, type FlyRecord } from "./fly-store.ts";
+import type { Machine, MachineConfig } from "./fly-types.ts";
+import { buildMachineConfig, configKey } from "./machine-config.ts";
+import { carriedFiles, desiredSecrets, secretsPayload, type SecretsDiff } from "./secrets.ts";
+
+/** What the user's object gives the Fly service. */
+export interface FlyHost {
+  /** Worker env (types from worker-configuration.d.ts). */
+  env: Env;
+  sql: Sql;
+  jobs: JobScheduler;
+  workspace: Workspace;
+  userId(): string;
+  tier(): "free" | "paid";
+  /** Pushes a frame to every open WebSocket of this user, e.g. { type: "fly", state, step, detail }. */
+  broadcast(frame: object): void;
+  /** The claimed Telegram bot's token and webhook secret, or null when none is claimed. */
+  telegramSecrets(): Promise<{ botToken: string; webhookSecret: string } | null>;
+  /** This Worker's public origin, for SOULPRINT_CALLBACK_URL. */
+  publicUrl(): string;
+}
+
+/** A running step noticed that the state changed under it (a delete won): it stops quietly. */
+export class StaleRunError extends Error {
+  override readonly name = "StaleRunError";
+}
+
+export interface WantedSecrets {
+  values: Record<string, string>;
+  digests: Record<string, string>;
+}
+
+export class FlyContext {
+  readonly config: Config;
+  readonly store: FlyStore;
+  private flyClient: FlyClient | null = null;
+
+  constructor(
+    readonly host: FlyHost,
+    readonly tuning: FlyTuning,
+    private readonly fetcher?: typeof fetch,
+  ) {
+    this.config = loadConfig(host.env);
+    this.store = new FlyStore(host.sql);
+  }
+
+  /** Created on first use, so a deployment without FLY_API_TOKEN fails only when Fly is needed. */
+  client(): FlyClient {
+    this.flyClient ??= createFlyClient(this.host.env, this.tuning, this.fetcher);
+    return this.flyClient;
+  }
+
+  appName(): string {
+    return `${this.config.flyAppPrefix}${this.host.userId()}`;
+  }
+
+  appUrl(app: string): string {
+    return this.config.flyAppUrlTemplate.replaceAll("{app}", app).replace(/\/+$/, "");
+  }
+
+  /** Throws StaleRunError when a delete (or a new provision) has begun since `epoch` was read. */
+  assertEpoch(epoch: number): FlyRecord {
+    const record = this.store.read();
+    if (record.epoch !== epoch) throw new StaleRunError("The Fly app's state changed while this step ran.");
+    return record;
+  }
+
+  async gatewayToken(): Promise<string | null> {
+    const sealed = this.store.read().gatewayToken;
+    return sealed ? decryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), sealed) : null;
+  }
+
+  /** Every secret the app should have now, with the digest of each value. */
+  async wantedSecrets(): Promise<WantedSecrets> {
+    const gatewayToken = await this.gatewayToken();
+    if (!gatewayToken) throw new Error("The Fly app has no gateway token yet.");
+    const env = this.host.env;
+    const values = desiredSecrets({
+      userId: this.host.userId(),
+      callbackUrl: this.host.publicUrl(),
+      gatewayToken,
+      awsRegion: this.config.awsRegion,
+      bedrockModelId: this.config.bedrockModelId,
+      awsAccessKeyId: env.AWS_ACCESS_KEY_ID,
+      awsSecretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      awsBearerToken: env.AWS_BEARER_TOKEN_BEDROCK,
+      telegram: await this.host.telegramSecrets(),
+      files: this.host.workspace.snapshot(),
+    });
+    const digests: Record<string, string> = {};
+    for (const [name, value] of Object.entries(values)) digests[name] = await sha256Hex(`${name}=${value}`);
+    return { values, digests };
+  }
+
+  /** The config every agent machine should have, for the workspace as it is now. */
+  desiredConfig(): MachineConfig {
+    const c = this.config;
+    return buildMachineConfig({
+      image: c.containerImage,
+      port: c.containerPort,
+      memoryMb: c.flyMachineMemoryMb,
+      autostop: c.flyAutostop,
+      workspaceDir: c.containerWorkspaceDir,
+      fileNames: carriedFiles(this.host.workspace.snapshot()).map((f) => f.name),
+      userId: this.host.userId(),
+    });
+  }
+
+  /** Sends a secrets diff in one release and records it; returns the new secrets version. */
+  async pushSecrets(app: string, diff: SecretsDiff, wanted: WantedSecrets, epoch: number): Promise<number> {
+    const result = await this.client().setSecrets(app, secretsPayload(diff));
+    this.assertEpoch(epoch);
+    const sent: Record<string, string> = {};
+    for (const name of Object.keys(diff.set)) sent[name] = wanted.digests[name] ?? "";
+    this.store.recordSent(sent, diff.unset);
+    this.store.patch({ secretsVersion: result.version });
+    return result.version;
+  }
+
+  /**
+   * Gives a machine the config and secrets version. A machine that is not running is updated with
+   * `skip_launch`, so a sync does not wake (and bill) an idle user's machine; it boots with the
+   * new secrets the next time the proxy starts it.
+   */
+  async updateMachine(app: string, machine: Machine, config: MachineConfig, secretsVersion: number | null, epoch: number): Promise<Machine> {
+    const updated = await this.client().updateMachine(app, machine.id, {
+      config,
+      min_secrets_version: secretsVersion ?? undefined,
+      skip_launch: machine.state !== "started",
+    });
+    this.assertEpoch(epoch);
+    this.store.saveMachine(updated, { secretsVersion, configKey: configKey(config) });
+    return updated;
+  }
+
+  /** Pushes `{ type: "fly", state, step, detail }` to the user's open sockets. */
+  progress(detail?: string): void {
+    const record = this.store.read();
+    this.host.broadcast({ type: "fly", state: record.state, step: record.step, ...(detail ? { detail } : {}) });
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Which Fly secrets an app gets (API.md, the container contract), and what a sync must send: pure
+ * functions, so "only what changed" and "zero calls when nothing did" are decided without Fly.
+ */
+import { utf8ToBase64 } from "../crypto.ts";
+
+/** `SOUL.md` → `SOUL_MD_B64`. File names are already `^[A-Z][A-Z0-9_]*\.md$` (workspace.ts). */
+export function fileSecretName(fileName: string): string {
+  return `${fileName.replace(/\.md$/, "").toUpperCase()}_MD_B64`;
+}
+
+/** Does this secret carry a workspace file? */
+export function isFileSecret(secretName: string): boolean {
+  return /_MD_B64$/.test(secretName);
+}
+
+/**
+ * A file's secret value: base64 of its UTF-8 bytes. `btoa(text)` would throw on emoji; base64 is
+ * also what `config.files[].secret_name` requires to mount it as a file.
+ */
+export function fileSecretValue(content: string): string {
+  return utf8ToBase64(content);
+}
+
+export interface SecretInputs {
+  userId: string;
+  callbackUrl: string;
+  gatewayToken: string;
+  awsRegion: string;
+  bedrockModelId: string;
+  awsAccessKeyId?: string;
+  awsSecretAccessKey?: string;
+  awsBearerToken?: string;
+  telegram: { botToken: string; webhookSecret: string } | null;
+  files: { name: string; content: string }[];
+}
+
+/**
+ * The files that become secrets and mounts. An empty file has no secret (Fly takes no empty value),
+ * so it must not be mounted either: a mount naming a missing secret would stop the machine booting.
+ */
+export function carriedFiles<T extends { name: string; content: string }>(files: T[]): T[] {
+  return files.filter((file) => file.content !== "");
+}
+
+/** Every secret the app should have, by name. Empty values are left out (Fly rejects them). */
+export function desiredSecrets(input: SecretInputs): Record<string, string> {
+  const values: Record<string, string | undefined> = {
+    AWS_ACCESS_KEY_ID: input.awsAccessKeyId,
+    AWS_SECRET_ACCESS_KEY: input.awsSecretAccessKey,
+    AWS_BEARER_TOKEN_BEDROCK: input.awsBearerToken,
+    AWS_REGION: input.awsRegion,
+    BEDROCK_MODEL_ID: input.bedrockModelId,
+    GATEWAY_TOKEN: input.gatewayToken,
+    SOULPRINT_USER_ID: input.userId,
+    SOULPRINT_CALLBACK_URL: input.callbackUrl,
+    TELEGRAM_BOT_TOKEN: input.telegram?.botToken,
+    TELEGRAM_WEBHOOK_SECRET: input.telegram?.webhookSecret,
+  };
+  for (const file of carriedFiles(input.files)) values[fileSecretName(file.name)] = fileSecretValue(file.content);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (value !== undefined && value.trim() !== "") out[name] = value;
+  }
+  return out;
+}
+
+export interface SecretsDiff {
+  /** Secrets to (re)send, with their values. */
+  set: Record<string, string>;
+  /** Secrets to remove: sent before, wanted no more. */
+  unset: string[];
+}
+
+/**
+ * What to send, given what is wanted (`name → value`, `name → digest`) and the digests of what was
+ * last sent. A secret we never recorded sending is sent; one recorded but no longer wanted is unset.
+ */
+export function diffSecrets(wanted: Record<string, string>, wantedDigests: Record<string, string>, sentDigests: Record<string, string>): SecretsDiff {
+  const set: Record<string, string> = {};
+  for (const [name, value] of Object.entries(wanted)) {
+    if (sentDigests[name] !== wantedDigests[name]) set[name] = value;
+  }
+  const unset = Object.keys(sentDigests).filter((name) => !(name in wanted)).sort();
+  return { set, unset };
+}
+
+export function isEmptyDiff(diff: SecretsDiff): boolean {
+  return Object.keys(diff.set).length === 0 && diff.unset.length === 0;
+}
+
+/** The body of `POST /v1/apps/{app}/secrets`: values to set, `null` to unset. */
+export function secretsPayload(diff: SecretsDiff): Record<string, string | null> {
+  const values: Record<string, string | null> = { ...diff.set };
+  for (const name of diff.unset) values[name] = null;
+  return values;
+}
+
+/** The workspace file names a diff touches (`SOUL_MD_B64` → `SOUL.md`), for the sync's answer. */
+export function changedFileNames(diff: SecretsDiff): string[] {
+  return [...Object.keys(diff.set), ...diff.unset]
+    .filter(isFileSecret)
+    .map((name) => `${name.replace(/_MD_B64$/, "")}.md`)
+    .sort();
+}

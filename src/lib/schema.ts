@@ -1,0 +1,37 @@
+/**
+ * The user object's schema: a version row and migrations applied in order, once, inside a
+ * transaction (agents' `_ensureSchema`). Each part of the object owns its tables; this file only
+ * decides the order. Add a migration at the end; never edit one that has shipped.
+ */
+import type { Sql } from "./sql.ts";
+import { PROFILE_SCHEMA } from "./profile.ts";
+import { JOBS_SCHEMA } from "./jobs.ts";
+import { WORKSPACE_SCHEMA } from "./workspace.ts";
+import { TICKETS_SCHEMA } from "./tickets.ts";
+import { USAGE_SCHEMA } from "./usage.ts";
+import { CHAT_SCHEMA } from "./chat/history.ts";
+
+export interface Migration {
+  version: number;
+  statements: string[];
+}
+
+export const USER_MIGRATIONS: Migration[] = [
+  { version: 1, statements: [PROFILE_SCHEMA, JOBS_SCHEMA, ...WORKSPACE_SCHEMA, TICKETS_SCHEMA] },
+  { version: 2, statements: [...CHAT_SCHEMA, USAGE_SCHEMA] },
+];
+
+/** Applies the migrations the object has not seen; returns the resulting version. */
+export function migrate(sql: Sql, storage: DurableObjectStorage, migrations: Migration[]): number {
+  sql.run("CREATE TABLE IF NOT EXISTS schema_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
+  let current = sql.one<{ version: number }>("SELECT version FROM schema_meta WHERE id = 1")?.version ?? 0;
+  for (const migration of migrations) {
+    if (migration.version <= current) continue;
+    storage.transactionSync(() => {
+      for (const statement of migration.statements) sql.run(statement);
+      sql.run("INSERT INTO schema_meta (id, version) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version", migration.version);
+    });
+    current = migration.version;
+  }
+  return current;
+}

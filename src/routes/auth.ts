@@ -1,0 +1,14 @@
+import type { AppRouter } from "./types.ts";
+import { json, readJsonObject } from "../lib/http.ts";
+import { mintUserToken, requireAdmin, DEFAULT_TOKEN_TTL_SECONDS } from "../lib/auth.ts";
+import { HttpError } from "../lib/errors.ts";
+
+export function authRoutes(router: AppRouter): void {
+  router.post("/api/auth/token", async (request, env) => {
+    requireAdmin(request, env);
+    const body = await readJsonObject(request);
+    const ttl = body.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+    if (typeof ttl !== "number") throw new HttpError(400, "invalid_ttl", "ttlSeconds must be a number of seconds.");
+    return json(await mintUserToken(env, body.email, ttl), 201);
+  });
+}

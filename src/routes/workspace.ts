@@ -1,0 +1,64 @@
+import type { AppRouter } from "./types.ts";
+import { json, readText } from "../lib/http.ts";
+import { authenticate } from "../lib/auth.ts";
+import { userActor } from "../lib/actors.ts";
+import { unwrap } from "../lib/rpc.ts";
+import { HttpError } from "../lib/errors.ts";
+import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
+
+/** Text bodies only: markdown or plain text (JSON-encoded files would be stored with their quotes). */
+const TEXT_TYPES = /^(text\/(markdown|plain|x-markdown)|application\/octet-stream)\b/i;
+
+export function workspaceRoutes(router: AppRouter): void {
+  router.get("/api/workspace", async (request, env) => {
+    const who = await authenticate(request, env);
+    return json(await unwrap(userActor(env, who.userId).listFiles(who)));
+  });
+
+  router.get("/api/workspace/:name", async (request, env) => {
+    const who = await authenticate(request, env);
+    const name = fileName(request.params.name);
+    const file = await unwrap(userActor(env, who.userId).readFile(who, name));
+    const etag = `"${file.meta.sha256}"`;
+    if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers: { etag } });
+    return new Response(file.content, {
+      headers: { "content-type": "text/markdown; charset=utf-8", etag, "x-file-version": String(file.meta.version), "cache-control": "no-store" },
+    });
+  });
+
+  router.put("/api/workspace/:name", async (request, env) => {
+    const who = await authenticate(request, env);
+    const name = fileName(request.params.name);
+    const type = request.headers.get("content-type");
+    if (type && !TEXT_TYPES.test(type)) throw new HttpError(415, "unsupported_media_type", "Send the file as text: Content-Type: text/markdown; charset=utf-8.");
+    // The byte cap of a file, plus room for a BOM-free UTF-8 check to run before the actor's own cap.
+    const content = await readText(request, MAX_FILE_BYTES);
+    const ifMatch = request.headers.get("if-match") ?? undefined;
+    const meta = await unwrap(userActor(env, who.userId).writeFile(who, name, content, ifMatch));
+    return json(meta, 200, { etag: `"${meta.sha256}"` });
+  });
+
+  router.delete("/api/workspace/:name", async (request, env) => {
+    const who = await authenticate(request, env);
+    const name = fileName(request.params.name);
+    await unwrap(userActor(env, who.userId).deleteFile(who, name, request.headers.get("if-match") ?? undefined));
+    return new Response(null, { status: 204 });
+  });
+
+  router.get("/api/workspace/:name/versions", async (request, env) => {
+    const who = await authenticate(request, env);
+    const name = fileName(request.params.name);
+    return json(await unwrap(userActor(env, who.userId).fileVersions(who, name)));
+  });
+}
+
+function fileName(raw: string | undefined): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(raw ?? "");
+  } catch {
+    throw new HttpError(400, "invalid_file_name", "The file name is not valid URL encoding.");
+  }
+  validateFileName(name);
+  return name;
+}

@@ -1,0 +1,31 @@
+/** Drives the Bedrock stand-in over its HTTP control API (tests run inside workerd). */
+import { inject } from "vitest";
+
+const base = () => inject("bedrockUrl");
+
+export async function script(key: string, replies: unknown[]): Promise<void> {
+  const response = await fetch(`${base()}/__control/script`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ key, replies }) });
+  if (!response.ok) throw new Error(`script failed: ${response.status} ${await response.text()}`);
+}
+
+export interface RecordedRequest {
+  modelId: string;
+  operation: string;
+  auth: string;
+  body: {
+    system?: { text?: string; cachePoint?: unknown }[];
+    messages?: { role: string; content: Record<string, unknown>[] }[];
+    toolConfig?: { tools: Record<string, unknown>[] };
+  };
+}
+
+export async function requests(key: string): Promise<RecordedRequest[]> {
+  const response = await fetch(`${base()}/__control/requests?key=${encodeURIComponent(key)}`);
+  return ((await response.json()) as { requests: RecordedRequest[] }).requests;
+}
+
+/** A key unique to one test, and the marker that routes a message to its script. */
+export function scenario(): { key: string; tag: string } {
+  const key = `t${crypto.randomUUID().slice(0, 12)}`;
+  return { key, tag: `[[scenario:${key}]]` };
+}

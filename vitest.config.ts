@@ -1,0 +1,43 @@
+import { defineConfig } from "vitest/config";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+
+/** Secrets for tests only: fixed, obviously fake values. */
+export const TEST_SECRETS = {
+  AUTH_SECRET: "test-auth-secret-0123456789abcdef0123456789abcdef",
+  USER_ID_SALT: "test-user-id-salt-0123456789abcdef",
+  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+  ENCRYPTION_KEY: "test-encryption-key-0123456789abcdef",
+  AWS_ACCESS_KEY_ID: "AKIDTESTSTANDIN",
+  AWS_SECRET_ACCESS_KEY: "test-secret-access-key",
+  AWS_BEARER_TOKEN_BEDROCK: "",
+  FLY_API_TOKEN: "test-fly-token",
+};
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          ...TEST_SECRETS,
+          BEDROCK_ENDPOINT: inject<string>("bedrockUrl"),
+          TELEGRAM_API_ROOT: inject<string>("telegramUrl"),
+          FLY_API_BASE: inject<string>("flyUrl"),
+          FLY_APP_URL: inject<string>("flyAppUrlTemplate"),
+          PUBLIC_URL: "http://soulprint.test",
+          ALLOW_EMAIL_AUTH: "false",
+          FREE_DAILY_TOKENS: "200000",
+        },
+      },
+    })),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["test/e2e/**"],
+    globalSetup: ["./test/global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Without the optimizer every test file imports ~900 SDK modules one by one.
+    deps: { optimizer: { ssr: { enabled: true, include: ["@aws-sdk/client-bedrock-runtime", "grammy"] } } },
+  },
+});
