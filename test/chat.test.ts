@@ -121,9 +121,10 @@ describe("HTTP chat with Claude on Bedrock", () => {
   it("puts cache points after the tools, the system prompt and the last turn, and reads the prefix from cache on turn 2", async () => {
     const user = await newUser();
     const { key, tag } = scenario();
-    await script(key, [{ text: "first answer" }, { text: "second answer" }]);
+    await script(key, [{ text: "first answer" }, { text: "second answer" }, { text: "third answer" }]);
     const first = await chat(user, { text: `turn one ${tag}` });
     const second = await chat(user, { text: `turn two ${tag}` });
+    const third = await chat(user, { text: `turn three ${tag}` });
     const [, request2] = await requests(key);
     const body = request2!.body;
     expect(body.system!.at(-1)).toHaveProperty("cachePoint");
@@ -133,10 +134,11 @@ describe("HTTP chat with Claude on Bedrock", () => {
     expect(lastCompleted.content.at(-1)).toHaveProperty("cachePoint");
     const points = JSON.stringify(body).match(/"cachePoint"/g)!.length;
     expect(points).toBeLessThanOrEqual(4);
-    // Turn 1 writes (or, when another test already sent the same system prompt, reads) the prefix;
-    // turn 2 reads more from cache: everything up to turn 1's answer.
+    // Turn 1 caches (or, when another test already sent the same system prompt, reads) the system
+    // prefix; turn 2 writes the prefix up to turn 1's answer; turn 3 reads that longer prefix.
     expect(first.body.usage.cacheWriteTokens + first.body.usage.cacheReadTokens).toBeGreaterThan(0);
-    expect(second.body.usage.cacheReadTokens).toBeGreaterThan(first.body.usage.cacheReadTokens);
+    expect(second.body.usage.cacheWriteTokens).toBeGreaterThan(0);
+    expect(third.body.usage.cacheReadTokens).toBeGreaterThan(second.body.usage.cacheReadTokens);
   });
 
   it("meters usage per message and per day, with its cost from the price table", async () => {

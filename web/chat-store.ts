@@ -174,6 +174,11 @@ export class ChatStore {
     this.historyQueue.push(kind);
   }
 
+  /** What the next `history` frame will answer: the latest page or an older one. */
+  peekHistoryKind(): HistoryKind {
+    return this.historyQueue[0] ?? "latest";
+  }
+
   /** Whether an "older" page request is still unanswered. */
   get loadingOlder(): boolean {
     return this.historyQueue.includes("older");

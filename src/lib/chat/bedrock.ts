@@ -109,6 +109,8 @@ async function streamOnce(client: BedrockRuntimeClient, modelId: string, request
   const toolInputs = new Map<number, { toolUseId: string; name: string; json: string }>();
   try {
     for await (const event of response.stream ?? []) {
+      // The SDK's abortSignal covers the request, not a body already streaming: stop reading here.
+      if (signal.aborted) throw new DOMException("The reply was cancelled.", "AbortError");
       if (event.contentBlockDelta) {
         const { delta, contentBlockIndex = 0 } = event.contentBlockDelta;
         if (delta?.text) {
@@ -135,6 +137,7 @@ async function streamOnce(client: BedrockRuntimeClient, modelId: string, request
       }
     }
   } catch (error) {
+    if (signal.aborted) throw error;
     // Once text has been shown, a retry would repeat it: hand back what we have instead.
     if (result.text.length > 0) throw new StreamInterruptedError(result, { cause: error });
     throw error;

@@ -34,8 +34,8 @@ const CACHE_POINT = { cachePoint: { type: "default" as const } };
 
 /**
  * Cache points (at most 4; Bedrock requires non-increasing TTLs in prompt order, and all of ours use
- * the default 5 minutes): after the tools, after the system prompt, and on the last completed turn, so
- * turn N+1 reads turns 1..N from cache.
+ * the default 5 minutes): after the tools, after the system prompt, and on the last two completed
+ * turns, so turn N+1 reads turns 1..N-1 from cache and writes through turn N.
  */
 export function buildConverseParts(input: {
   systemPrompt: string;
@@ -44,8 +44,10 @@ export function buildConverseParts(input: {
   userText: string;
 }): { system: SystemContentBlock[]; tools: Tool[]; messages: Message[] } {
   const messages: Message[] = input.history.map((turn) => ({ role: turn.role, content: [{ text: turn.text }] as ContentBlock[] }));
-  const lastCompleted = messages[messages.length - 1];
-  if (lastCompleted?.content) lastCompleted.content.push(CACHE_POINT);
+  // The last completed turn gets a point (this turn writes the prefix up to it), and so does the
+  // assistant turn before it: that is where the previous request wrote, so this one reads it even
+  // without Bedrock's look-back over earlier blocks.
+  for (const turn of messages.filter((m) => m.role === "assistant").slice(-2)) turn.content?.push(CACHE_POINT);
   messages.push({ role: "user", content: [{ text: input.userText }] });
   return {
     system: [{ text: input.systemPrompt }, CACHE_POINT],
