@@ -11,6 +11,13 @@ import { FLY_PRICES, HOURS_PER_MONTH, monthlyCost } from "../src/lib/fly/fly-pri
 import { roundMemory } from "../src/lib/fly/machine-config.ts";
 import { benchUser } from "./fly-host.ts";
 
+// The job scheduler logs a JSON line per job; the figures are what this script is for.
+const log = console.log;
+console.log = (...args: unknown[]) => {
+  if (typeof args[0] === "string" && args[0].startsWith('{"event"')) return;
+  log(...args);
+};
+
 const f = flags(process.argv.slice(2));
 const users = Number(f.get("users") ?? 5);
 const machines = Number(f.get("machines") ?? 1);

@@ -19,9 +19,10 @@
  *   GET    /__control/health
  *   POST   /__control/reset                 {seed?}  everything back to empty
  *   POST   /__control/faults                {rate?, kinds?: ["429","5xx","hang"], phase?: "before"|"after"|"mixed",
- *                                            retryAfterS?, app?, on?: {method?, pathPattern?, status?, hang?,
- *                                            phase?, times?, retryAfterS?, app?}}   → {random, rules}
- *   GET    /__control/faults                → {random, rules};   DELETE /__control/faults clears them
+ *                                            retryAfterS?, appPattern?, seed?, on?: {method?, pathPattern?, status?,
+ *                                            hang?, phase?, times?, retryAfterS?, app?}}   → {random, rules}
+ *                                            "after": the call takes effect, then its answer is lost
+ *   GET    /__control/faults                → {random, rules};   DELETE /__control/faults[?app=] clears them
  *   POST   /__control/settings              {transitionMs?, wakeDelayMs?, resumeDelayMs?, autostopAfterMs?}
  *   POST   /__control/foreign-apps          {name}  a name owned by another org (GET → 403, create → 422)
  *   GET    /__control/apps                  → {apps: [{name, org, machines, secretsVersion, ips}]}
@@ -29,6 +30,7 @@
  *   DELETE /__control/apps/:app             the app vanishes behind the client's back
  *   POST   /__control/apps/:app/drift       {image?, deleteMachine?, unsetSecret?, releaseIps?}
  *   POST   /__control/apps/:app/machines/:id/stop   {suspend?}  as the proxy's autostop would
+ *   POST   /__control/apps/:app/health      {failTimes}  the next n health checks answer 503
  *   GET    /__control/apps/:app/requests    → {requests}  what the container received
  *   POST   /__control/apps/:app/write-back  {name, content}  the container PUTs a file to SOULPRINT_CALLBACK_URL
  *   GET    /__control/calls?since=&app=     → {seq, total, byApp, byRoute, calls}  Machines API calls
@@ -74,14 +76,16 @@ interface App {
   id: string; name: string; org: string; network: string; createdAt: number;
   secrets: Map<string, Secret>; secretsVersion: number; ips: Ip[]; machines: Map<string, Machine>;
   requests: Obj[];
+  /** The container answers its next n health checks with 503 (a slow or broken start). */
+  healthFailures: number;
 }
 interface Reply { status: number; body?: unknown; headers?: Record<string, string> }
 interface FaultRule {
   method?: string; pathPattern?: string; status?: number; hang?: boolean; phase: "before" | "after";
   times: number; retryAfterS: number; app?: string;
 }
-interface RandomFaults { rate: number; kinds: string[]; phase: "before" | "after" | "mixed"; retryAfterS: number; app?: string }
-interface Call { seq: number; at: number; method: string; path: string; route: string; app: string | null; status: number | "hang"; fault?: string }
+interface RandomFaults { rate: number; kinds: string[]; phase: "before" | "after" | "mixed"; retryAfterS: number; appPattern?: string }
+interface Call { seq: number; at: number; method: string; path: string; route: string; app: string | null; status: number | "hang"; fault?: string; detail?: Obj }
 interface Settings { transitionMs: number; wakeDelayMs: number; resumeDelayMs: number; autostopAfterMs: number | null }
 
 const DEFAULT_SETTINGS: Settings = { transitionMs: 30, wakeDelayMs: 150, resumeDelayMs: 30, autostopAfterMs: null };
@@ -253,7 +257,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     if (apps.has(name) || foreign.has(name)) return err(422, `Name has already been taken`, "name_taken");
     const app: App = {
       id: hex(8), name, org, network: typeof body.network === "string" && body.network ? body.network : "default", createdAt: Date.now(),
-      secrets: new Map(), secretsVersion: 0, ips: [], machines: new Map(), requests: [],
+      secrets: new Map(), secretsVersion: 0, ips: [], machines: new Map(), requests: [], healthFailures: 0,
     };
     apps.set(name, app);
     return { status: 201, body: { id: app.id, created_at: app.createdAt } };
@@ -480,7 +484,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       rule.times--;
       return { status: rule.status, hang: rule.hang, phase: rule.phase, retryAfterS: rule.retryAfterS, label: rule.hang ? `hang:${rule.phase}` : `${rule.status}:${rule.phase}` };
     }
-    if (random.rate > 0 && (!random.app || random.app === app) && rand() < random.rate) {
+    if (random.rate > 0 && (!random.appPattern || new RegExp(random.appPattern).test(app ?? "")) && rand() < random.rate) {
       const kind = random.kinds[Math.floor(rand() * random.kinds.length)] ?? "5xx";
       const phase = random.phase === "mixed" ? (rand() < 0.5 ? "before" : "after") : random.phase;
       // A 429 is refused before any work, as a rate limiter does.
@@ -498,8 +502,9 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     const auth = req.headers.authorization ?? "";
     const presented = auth.replace(/^(Bearer|FlyV1)\s+/i, "");
     const record = (route: string, app: string | null, status: number | "hang", fault?: string) => {
-      calls.push({ seq: ++seq, at: Date.now(), method, path: url.pathname, route, app, status, ...(fault ? { fault } : {}) });
+      calls.push({ seq: ++seq, at: Date.now(), method, path: url.pathname, route, app, status, ...(fault ? { fault } : {}), ...(detail ? { detail } : {}) });
     };
+    let detail: Obj | undefined;
     if (!/^(Bearer|FlyV1)\s+\S/i.test(auth) || (options.token !== undefined && presented !== options.token)) {
       record("unauthorized", null, 401);
       return sendJson(res, 401, { error: "unauthorized" });
@@ -511,6 +516,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       record("bad_json", null, 400);
       return sendJson(res, 400, { error: "invalid JSON body" });
     }
+    detail = describeBody(body);
     const parts = url.pathname.split("/").filter(Boolean);
     const appGuess = parts[2] ? decodeURIComponent(parts[2]) : isObject(body) ? String(body.app_name ?? body.name ?? "") || null : null;
     const fault = pickFault(method, url.pathname, appGuess);
@@ -569,7 +575,13 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     const entry: Obj = { at: Date.now(), method: req.method, path, machine: m.id, authorized: false };
     app.requests.push(entry);
     if (app.requests.length > 200) app.requests.shift();
-    if (req.method === "GET" && path === "/health") return sendJson(res, 200, { ok: true, app: name, machine: m.id });
+    if (req.method === "GET" && path === "/health") {
+      if (app.healthFailures > 0) {
+        app.healthFailures--;
+        return sendJson(res, 503, { ok: false, error: "starting" });
+      }
+      return sendJson(res, 200, { ok: true, app: name, machine: m.id });
+    }
     if (req.method === "POST" && path === "/v1/chat/completions") {
       if (!env.GATEWAY_TOKEN || req.headers.authorization !== `Bearer ${env.GATEWAY_TOKEN}`) {
         return sendJson(res, 401, { error: { message: "Invalid gateway token", type: "invalid_request_error", code: "invalid_api_key" } });
@@ -655,8 +667,10 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     }
     if (what === "faults") {
       if (method === "DELETE") {
-        rules = [];
-        random = { ...random, rate: 0 };
+        // ?app=NAME clears only that app's rules, so test files sharing the stand-in stay apart.
+        const only = url.searchParams.get("app");
+        rules = only ? rules.filter((r) => r.app !== only) : [];
+        if (!only) random = { ...random, rate: 0 };
       } else if (method === "POST") {
         if (typeof b.seed === "number") rand = rng((seed = b.seed));
         if (typeof b.rate === "number") {
@@ -665,7 +679,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
             kinds: Array.isArray(b.kinds) ? b.kinds.map(String) : random.kinds,
             phase: b.phase === "after" || b.phase === "mixed" ? b.phase : "before",
             retryAfterS: typeof b.retryAfterS === "number" ? b.retryAfterS : 1,
-            app: typeof b.app === "string" ? b.app : undefined,
+            appPattern: typeof b.appPattern === "string" ? b.appPattern : undefined,
           };
         }
         if (isObject(b.on)) {
@@ -706,6 +720,10 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     if (sub === undefined && method === "DELETE") {
       removeApp(app);
       return sendJson(res, 200, { ok: true });
+    }
+    if (sub === "health" && method === "POST") {
+      app.healthFailures = typeof b.failTimes === "number" ? b.failTimes : 0;
+      return sendJson(res, 200, { failTimes: app.healthFailures });
     }
     if (sub === "requests") return sendJson(res, 200, { requests: app.requests });
     if (sub === "drift" && method === "POST") {
@@ -817,6 +835,18 @@ function pickNumbers(b: Obj, keys: string[]): Partial<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const k of keys) if (typeof b[k] === "number" && Number.isFinite(b[k])) out[k] = b[k] as number;
   return out;
+}
+
+/** What a test may want to know of a request without its secret values: names, flags, versions. */
+function describeBody(body: unknown): Obj | undefined {
+  if (!isObject(body)) return undefined;
+  const out: Obj = {};
+  if (isObject(body.values)) {
+    out.set = Object.entries(body.values).filter(([, v]) => v !== null).map(([k]) => k).sort();
+    out.unset = Object.entries(body.values).filter(([, v]) => v === null).map(([k]) => k).sort();
+  }
+  for (const key of ["skip_launch", "min_secrets_version", "name", "type"]) if (key in body) out[key] = body[key];
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function safeJson(raw: Buffer): unknown {

@@ -10,6 +10,7 @@ import { meRoutes } from "./routes/me.ts";
 import { workspaceRoutes } from "./routes/workspace.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { flyRoutes } from "./routes/fly.ts";
 import { notFoundOrNotAllowed, withSecurityHeaders } from "./lib/responses.ts";
 
 export { UserActor } from "./actors/user-actor.ts";
@@ -29,6 +30,7 @@ meRoutes(router);
 workspaceRoutes(router);
 chatRoutes(router);
 adminRoutes(router);
+flyRoutes(router);
 
 export default {
   fetch: (request, env, ctx) => router.fetch(request, env, ctx),

@@ -50,7 +50,7 @@ describe("the one-alarm job scheduler", () => {
       expect(actor.jobs.get("test_move")!.dueAt).toBeLessThan(Date.now() + 6_000);
       await actor.jobs.schedule("test_move", 30_000, undefined, "replace");
       expect(actor.jobs.get("test_move")!.dueAt).toBeGreaterThan(Date.now() + 25_000);
-      expect(await actor.ctx.storage.getAlarm()).toBe(actor.jobs.get("test_move")!.dueAt);
+      expect(await actor["ctx"].storage.getAlarm()).toBe(actor.jobs.get("test_move")!.dueAt);
     });
   });
 
@@ -67,12 +67,12 @@ describe("the one-alarm job scheduler", () => {
       expect(failed.attempts).toBe(1);
       expect(failed.lastError).toContain("boom");
       expect(failed.dueAt).toBeGreaterThan(Date.now() + 500);
-      expect(await actor.ctx.storage.getAlarm()).toBe(failed.dueAt);
+      expect(await actor["ctx"].storage.getAlarm()).toBe(failed.dueAt);
       actor.sql.run("UPDATE jobs SET due_at = 0 WHERE kind = 'test_fail'");
       await actor.jobs.runDue();
       expect(actor.jobs.get("test_fail")).toBeNull();
       expect(gaveUp).toHaveLength(1);
-      expect(await actor.ctx.storage.getAlarm()).toBe(actor.jobs.get("test_later")!.dueAt);
+      expect(await actor["ctx"].storage.getAlarm()).toBe(actor.jobs.get("test_later")!.dueAt);
     });
   });
 

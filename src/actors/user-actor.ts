@@ -23,6 +23,7 @@ import type { ChatFrame } from "../lib/chat/frames.ts";
 import { createBedrockClient } from "../lib/chat/bedrock.ts";
 import { sseStream } from "../lib/chat/sse.ts";
 import { buildMe, type Me } from "../lib/me.ts";
+import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 
 export class UserActor extends DurableObject<Env> {
   readonly sql: Sql;
@@ -32,6 +33,7 @@ export class UserActor extends DurableObject<Env> {
   readonly history: ChatHistory;
   readonly sockets: SocketHub;
   readonly chat: ChatEngine;
+  readonly fly: FlyService;
   private bedrockClient: BedrockRuntimeClient | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -59,6 +61,18 @@ export class UserActor extends DurableObject<Env> {
       broadcast: (frame) => this.sockets.broadcast(frame),
       bedrock: () => (this.bedrockClient ??= createBedrockClient(this.env, this.config)),
     });
+    this.fly = new FlyService({
+      env,
+      sql: this.sql,
+      jobs: this.jobs,
+      workspace: this.workspace,
+      userId: () => this.requireProfile().userId,
+      tier: () => this.requireProfile().tier,
+      broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
+      telegramSecrets: async () => null,
+      publicUrl: () => this.config.publicUrl ?? "http://127.0.0.1:8787",
+    });
+    this.fly.defineJobs();
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -204,6 +218,46 @@ export class UserActor extends DurableObject<Env> {
     });
   }
 
+  // ---- RPC: Fly --------------------------------------------------------------------------------
+
+  async flyStatus(who: Identity): Promise<RpcResult<FlyStatus>> {
+    return capture(async () => {
+      await this.identify(who);
+      return this.fly.status();
+    });
+  }
+
+  async flyProvision(who: Identity): Promise<RpcResult<FlyStatus>> {
+    return capture(async () => {
+      await this.identify(who);
+      return this.fly.provision();
+    });
+  }
+
+  async flySync(who: Identity) {
+    return capture(async () => {
+      await this.identify(who);
+      return this.fly.sync();
+    });
+  }
+
+  async flyDelete(who: Identity): Promise<RpcResult<FlyStatus>> {
+    return capture(async () => {
+      await this.identify(who);
+      return this.fly.deleteApp();
+    });
+  }
+
+  /** The container's write-back of a file its agent changed, authenticated by its gateway token. */
+  async containerWrite(gatewayToken: string, name: string, content: string) {
+    return capture(async () => {
+      if (!readProfile(this.sql) || !(await this.fly.verifyGatewayToken(gatewayToken))) {
+        throw new HttpError(401, "unauthorized", "Unknown container or wrong gateway token.");
+      }
+      return this.workspace.write(name, content, { source: "container" });
+    });
+  }
+
   // ---- internals -----------------------------------------------------------------------------
 
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
@@ -220,7 +274,7 @@ export class UserActor extends DurableObject<Env> {
   }
 
   private describeMe(): Me {
-    return buildMe(this.requireProfile(), this.sql);
+    return buildMe(this.requireProfile(), this.sql, { fly: { state: this.fly.state(), app: this.fly.appUrl() } });
   }
 
   private helloFrame(): ChatFrame & Record<string, unknown> {
@@ -250,6 +304,8 @@ export class UserActor extends DurableObject<Env> {
 
   private onWorkspaceChange(change: WorkspaceChange): void {
     this.sockets.broadcast({ type: "workspace", name: change.name, sha256: change.sha256, version: change.version });
+    // The container gets every change except its own write-back (it has that file already).
+    if (change.source !== "container" && change.source !== "starter") this.ctx.waitUntil(this.fly.onWorkspaceChanged());
   }
 }
 

@@ -10,6 +10,7 @@ import { WORKSPACE_SCHEMA } from "./workspace.ts";
 import { TICKETS_SCHEMA } from "./tickets.ts";
 import { USAGE_SCHEMA } from "./usage.ts";
 import { CHAT_SCHEMA } from "./chat/history.ts";
+import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 
 export interface Migration {
   version: number;
@@ -19,6 +20,7 @@ export interface Migration {
 export const USER_MIGRATIONS: Migration[] = [
   { version: 1, statements: [PROFILE_SCHEMA, JOBS_SCHEMA, ...WORKSPACE_SCHEMA, TICKETS_SCHEMA] },
   { version: 2, statements: [...CHAT_SCHEMA, USAGE_SCHEMA] },
+  { version: 3, statements: FLY_SCHEMA },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

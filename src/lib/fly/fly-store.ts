@@ -111,6 +111,7 @@ export class FlyStore {
       machine.instance_id ?? null,
       given?.secretsVersion ?? null,
       given?.configKey ?? null,
+      this.now(),
       given ? 1 : 0,
       given ? 1 : 0,
     );

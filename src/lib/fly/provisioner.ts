@@ -174,8 +174,7 @@ export class Provisioner {
       pollSeconds: this.ctx.tuning.waitPollSeconds,
     });
     this.ctx.assertEpoch(epoch);
-    const fresh = await client.getMachine(app, primary.id);
-    if (fresh) this.ctx.store.saveMachine(fresh);
+    this.ctx.store.saveMachine({ ...primary, state: "started" });
   }
 
   /** Through the public URL, as the chat will go: this also proves the IPs and the proxy work. */
