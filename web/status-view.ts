@@ -228,7 +228,7 @@ export class StatusView {
         "div",
         { class: "switch-row" },
         h("label", { for: "chat-mode-direct", class: "switch-label" }, "Always answer directly"),
-        h("span", { class: "switch" }, this.modeSwitch, h("span", { class: "switch-track", "aria-hidden": "true" })),
+        h("span", { class: "switch" }, this.modeSwitch),
       ),
       this.modeHint,
       me.userId ? h("p", { class: "tiny muted" }, "User id ", h("code", null, me.userId)) : null,

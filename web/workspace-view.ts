@@ -142,10 +142,13 @@ export class WorkspaceView {
     );
     this.listView.append(head, intro, this.newForm, this.fileList, this.listFoot);
 
-    this.newBtn.addEventListener("click", () => this.toggleNewForm(this.newForm.hidden));
+    this.newBtn.addEventListener("click", () => this.toggleNewForm(this.newForm.hidden !== false));
     cancel.addEventListener("click", () => this.toggleNewForm(false));
     this.newName.addEventListener("input", () => {
+      // Names are upper case: convert as the user types, keeping the caret where it was.
+      const { selectionStart, selectionEnd } = this.newName;
       this.newName.value = this.newName.value.toUpperCase().replace(/\.MD$/, ".md");
+      this.newName.setSelectionRange(selectionStart, selectionEnd);
       this.newError.textContent = "";
       this.newName.removeAttribute("aria-invalid");
     });

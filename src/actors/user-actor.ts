@@ -24,6 +24,10 @@ import { createBedrockClient } from "../lib/chat/bedrock.ts";
 import { sseStream } from "../lib/chat/sse.ts";
 import { buildMe, type Me } from "../lib/me.ts";
 import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
+import { Circuit } from "../lib/container/circuit.ts";
+import { chooseRoute, type Route } from "../lib/container/route.ts";
+import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "../lib/container/container-client.ts";
+import type { ReplyProducer } from "../lib/chat/chat-engine.ts";
 
 export class UserActor extends DurableObject<Env> {
   readonly sql: Sql;
@@ -34,6 +38,9 @@ export class UserActor extends DurableObject<Env> {
   readonly sockets: SocketHub;
   readonly chat: ChatEngine;
   readonly fly: FlyService;
+  readonly circuit: Circuit;
+  /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
+  containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -44,6 +51,8 @@ export class UserActor extends DurableObject<Env> {
     this.workspace = new Workspace(this.sql, (change) => this.onWorkspaceChange(change));
     this.history = new ChatHistory(this.sql);
     this.sockets = new SocketHub(ctx);
+    this.circuit = new Circuit(this.sql);
+    this.containerTuning = { wakeBudgetMs: this.config.containerWakeBudgetMs, retryBaseMs: 250 };
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, ctx.storage, USER_MIGRATIONS);
       // A reply still "streaming" in storage belonged to an instance that stopped mid-reply.
@@ -60,6 +69,7 @@ export class UserActor extends DurableObject<Env> {
       profile: () => this.requireProfile(),
       broadcast: (frame) => this.sockets.broadcast(frame),
       bedrock: () => (this.bedrockClient ??= createBedrockClient(this.env, this.config)),
+      containerProducer: () => (this.route() === "container" ? this.containerProducer() : null),
     });
     this.fly = new FlyService({
       env,
@@ -73,6 +83,7 @@ export class UserActor extends DurableObject<Env> {
       publicUrl: () => this.config.publicUrl ?? "http://127.0.0.1:8787",
     });
     this.fly.defineJobs();
+    this.jobs.define("container_health", { run: () => this.checkContainerHealth(), maxAttempts: 20, backoffBaseMs: this.config.containerCooldownMs });
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -273,14 +284,56 @@ export class UserActor extends DurableObject<Env> {
     return profile;
   }
 
-  private describeMe(): Me {
-    return buildMe(this.requireProfile(), this.sql, { fly: { state: this.fly.state(), app: this.fly.appUrl() } });
+  /** Where this user's next message goes (the same answer for web, HTTP and Telegram). */
+  route(): Route {
+    const profile = readProfile(this.sql);
+    return profile ? chooseRoute(profile, this.fly.state(), this.circuit.isOpen()) : "direct";
+  }
+
+  private containerProducer(): ReplyProducer {
+    return {
+      produce: async (reply) => {
+        const [appUrl, gatewayToken] = [this.fly.appUrl(), await this.fly.gatewayToken()];
+        if (!appUrl || !gatewayToken) return false;
+        const producer = new ContainerProducer({ appUrl, gatewayToken, userId: this.requireProfile().userId }, this.containerTuning, (reason) => this.openCircuit(reason));
+        return producer.produce(reply);
+      },
+    };
+  }
+
+  /** Telegram for container-routed users: the container answers; false means "answer directly". */
+  async forwardTelegramToContainer(update: unknown, webhookSecret: string): Promise<boolean> {
+    const appUrl = this.fly.appUrl();
+    if (this.route() !== "container" || !appUrl) return false;
+    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret }, update, this.containerTuning);
+    if (!delivered) this.openCircuit("the container did not take a Telegram update");
+    return delivered;
+  }
+
+  private openCircuit(reason: string): void {
+    this.circuit.open(this.config.containerCooldownMs, reason);
+    console.warn(JSON.stringify({ event: "container_circuit_open", reason }));
+    this.ctx.waitUntil(this.jobs.schedule("container_health", this.config.containerCooldownMs, undefined, "replace"));
+  }
+
+  /** Closes the circuit once the container answers /health again. */
+  private async checkContainerHealth(): Promise<void> {
+    const appUrl = this.fly.appUrl();
+    if (!appUrl || this.fly.state() !== "ready") return this.circuit.close();
+    const response = await fetch(`${appUrl}/health`, { signal: AbortSignal.timeout(this.containerTuning.wakeBudgetMs) });
+    await response.body?.cancel();
+    if (!response.ok) throw new Error(`container health answered ${response.status}`);
+    this.circuit.close();
+  }
+
+  private async describeMe(): Promise<Me> {
+    const fly = this.fly.state() === "none" ? { state: "none" as const } : await this.fly.status();
+    return buildMe(this.requireProfile(), this.sql, { mode: this.route(), fly });
   }
 
   private helloFrame(): ChatFrame & Record<string, unknown> {
     const profile = this.requireProfile();
-    const me = this.describeMe();
-    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: me.mode, fly: { state: me.fly.state }, pending: this.chat.pending() } as never;
+    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: this.route(), fly: { state: this.fly.state() }, pending: this.chat.pending() } as never;
   }
 
   private async onSocketFrame(ws: WebSocket, frame: ClientFrame): Promise<void> {

@@ -3,8 +3,15 @@ import type { Profile } from "./profile.ts";
 import type { Sql } from "./sql.ts";
 import { usageDays, type DayUsage } from "./usage.ts";
 
-/** Plain data: what can cross the RPC boundary and be sent as JSON. */
-type Plain = string | number | boolean | null | undefined | object;
+import type { FlyStatus } from "./fly/fly-service.ts";
+
+export interface TelegramSummary {
+  claimed: boolean;
+  botUsername?: string;
+  linkUrl?: string;
+  ownerBound?: boolean;
+  fromPool?: boolean;
+}
 
 export interface Me {
   userId: string;
@@ -12,15 +19,15 @@ export interface Me {
   tier: Profile["tier"];
   chatMode: Profile["chatMode"];
   mode: "direct" | "container";
-  fly: { state: string } & { [key: string]: Plain };
-  telegram: { claimed: boolean } & { [key: string]: Plain };
+  fly: FlyStatus | { state: "none" };
+  telegram: TelegramSummary;
   usage: DayUsage;
 }
 
 export interface MeParts {
   mode?: "direct" | "container";
-  fly?: { state: string } & { [key: string]: Plain };
-  telegram?: { claimed: boolean } & { [key: string]: Plain };
+  fly?: FlyStatus | { state: "none" };
+  telegram?: TelegramSummary;
 }
 
 export function buildMe(profile: Profile, sql: Sql, parts: MeParts = {}): Me {

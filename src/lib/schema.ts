@@ -11,6 +11,7 @@ import { TICKETS_SCHEMA } from "./tickets.ts";
 import { USAGE_SCHEMA } from "./usage.ts";
 import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
+import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
 
 export interface Migration {
   version: number;
@@ -20,7 +21,7 @@ export interface Migration {
 export const USER_MIGRATIONS: Migration[] = [
   { version: 1, statements: [PROFILE_SCHEMA, JOBS_SCHEMA, ...WORKSPACE_SCHEMA, TICKETS_SCHEMA] },
   { version: 2, statements: [...CHAT_SCHEMA, USAGE_SCHEMA] },
-  { version: 3, statements: FLY_SCHEMA },
+  { version: 3, statements: [...FLY_SCHEMA, CIRCUIT_SCHEMA] },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

@@ -171,12 +171,13 @@ export class ChatEngine {
       if (reply.abort.signal.aborted) {
         status = "cancelled";
       } else {
-        const partial = error instanceof StreamInterruptedError;
-        status = partial || reply.text ? "interrupted" : "error";
+        // Text already shown is kept, never re-asked: the reply is marked interrupted instead.
+        const partial = error instanceof StreamInterruptedError || reply.text.length > 0;
+        status = partial ? "interrupted" : "error";
         failure = partial
-          ? { code: "interrupted", message: "The reply was cut off by the model service. What arrived is kept; send your message again to continue." }
+          ? { code: "interrupted", message: "The reply was cut off. What arrived is kept; send your message again to continue." }
           : describeForUser(error);
-        if (partial) reply.usage = addUsage(reply.usage, error.partial.usage);
+        if (error instanceof StreamInterruptedError) reply.usage = addUsage(reply.usage, error.partial.usage);
       }
     }
     if (status === "done" && reply.abort.signal.aborted) status = "cancelled";

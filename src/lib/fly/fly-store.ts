@@ -117,6 +117,10 @@ export class FlyStore {
     );
   }
 
+  markSecretsVersion(id: string, version: number | null): void {
+    this.sql.run("UPDATE fly_machines SET secrets_version = ? WHERE id = ?", version, id);
+  }
+
   /** Replaces the known states with a fresh list from Fly (machines no longer listed are forgotten). */
   refreshMachines(live: Machine[]): void {
     const ids = new Set(live.map((m) => m.id));

@@ -96,10 +96,23 @@ export function secretsPayload(diff: SecretsDiff): Record<string, string | null>
   return values;
 }
 
+/**
+ * True when a diff only carries files the container itself wrote back. The running machine has
+ * them already, so the secrets are updated for future boots without rebooting it for them.
+ */
+export function isContainerEcho(diff: SecretsDiff, sources: Record<string, string>): boolean {
+  const names = Object.keys(diff.set);
+  return names.length > 0 && diff.unset.length === 0 && names.every((n) => isFileSecret(n) && sources[fileNameOf(n)] === "container");
+}
+
+function fileNameOf(secretName: string): string {
+  return `${secretName.replace(/_MD_B64$/, "")}.md`;
+}
+
 /** The workspace file names a diff touches (`SOUL_MD_B64` → `SOUL.md`), for the sync's answer. */
 export function changedFileNames(diff: SecretsDiff): string[] {
   return [...Object.keys(diff.set), ...diff.unset]
     .filter(isFileSecret)
-    .map((name) => `${name.replace(/_MD_B64$/, "")}.md`)
+    .map(fileNameOf)
     .sort();
 }

@@ -13,7 +13,7 @@ import type { FlyContext } from "./fly-context.ts";
 import type { Machine } from "./fly-types.ts";
 import { configDrift, configKey, machineNames } from "./machine-config.ts";
 import { isLive, missingIps } from "./provisioner.ts";
-import { changedFileNames, diffSecrets, isEmptyDiff, isFileSecret } from "./secrets.ts";
+import { changedFileNames, diffSecrets, isContainerEcho, isEmptyDiff, isFileSecret } from "./secrets.ts";
 
 export interface SyncResult {
   changed: string[];
@@ -31,11 +31,18 @@ export class Syncer {
   async sync(app: string, epoch: number): Promise<SyncResult> {
     const wanted = await this.ctx.wantedSecrets();
     const diff = diffSecrets(wanted.values, wanted.digests, this.ctx.store.sentDigests());
-    let version = this.ctx.store.read().secretsVersion;
+    const before = this.ctx.store.read().secretsVersion;
+    let version = before;
     if (!isEmptyDiff(diff)) version = await this.ctx.pushSecrets(app, diff, wanted, epoch);
 
     const config = this.ctx.desiredConfig();
     const key = configKey(config);
+    if (isContainerEcho(diff, this.fileSources())) {
+      // The container wrote these files itself: no reboot for them; later boots read the new secrets.
+      for (const m of this.ctx.store.machines()) {
+        if (m.configKey === key && m.secretsVersion === before) this.ctx.store.markSecretsVersion(m.id, version);
+      }
+    }
     const behind = this.ctx.store.machines().filter((m) => m.secretsVersion !== version || m.configKey !== key);
     let machinesUpdated = 0;
     if (behind.length > 0) {
@@ -119,6 +126,12 @@ export class Syncer {
     }
     this.ctx.store.refreshMachines(kept);
     return repaired;
+  }
+
+  /** Who last wrote each workspace file (user, tool, container, ...), from the workspace's table. */
+  private fileSources(): Record<string, string> {
+    const rows = this.ctx.host.sql.all<{ name: string; source: string }>("SELECT name, source FROM files");
+    return Object.fromEntries(rows.map((r) => [r.name, r.source]));
   }
 
   private async listLive(app: string): Promise<Machine[]> {

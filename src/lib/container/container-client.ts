@@ -1,0 +1,137 @@
+/**
+ * The user's own container as a chat route: `POST {FLY_APP_URL}/v1/chat/completions` (OpenAI shape,
+ * streamed), bearer GATEWAY_TOKEN, the session key in `user`. A stopped machine is started by Fly's
+ * proxy on the first request; while it wakes, connection errors and 502/503/504 are retried within
+ * the wake budget. Failing before the first piece hands the message to direct Bedrock (the engine
+ * does that when `produce` returns false); failing after it keeps the text and reports an interruption.
+ */
+import type { ReplyContext, ReplyProducer } from "../chat/chat-engine.ts";
+import { ZERO_USAGE } from "../usage.ts";
+import { readCompletionStream } from "./openai-sse.ts";
+
+export interface ContainerTarget {
+  appUrl: string;
+  gatewayToken: string;
+  userId: string;
+}
+
+export interface ContainerTuning {
+  wakeBudgetMs: number;
+  /** First retry delay while waking; doubles up to 2 s. */
+  retryBaseMs: number;
+}
+
+/** Thrown when the container failed after pieces were shown: they are kept, nothing is re-asked. */
+export class ContainerInterruptedError extends Error {
+  override readonly name = "ContainerInterruptedError";
+}
+
+const WAKING_STATUSES = new Set([502, 503, 504]);
+
+export class ContainerProducer implements ReplyProducer {
+  constructor(
+    private readonly target: ContainerTarget,
+    private readonly tuning: ContainerTuning,
+    /** Called once when the container failed before its first piece (opens the circuit). */
+    private readonly onUnavailable: (reason: string) => void,
+    private readonly fetcher: typeof fetch = fetch,
+  ) {}
+
+  async produce(reply: ReplyContext): Promise<boolean> {
+    const response = await this.connect(reply);
+    if (!response) return false;
+    reply.setVia("container");
+    let received = false;
+    try {
+      for await (const chunk of readCompletionStream(response.body!)) {
+        if (reply.signal.aborted) throw new DOMException("cancelled", "AbortError");
+        if (chunk.error) throw new Error(`The container reported: ${chunk.error}`);
+        if (chunk.text) {
+          received = true;
+          reply.emitText(chunk.text);
+        }
+        if (chunk.usage) {
+          reply.addUsage({ ...ZERO_USAGE, inputTokens: chunk.usage.promptTokens - chunk.usage.cacheReadTokens, outputTokens: chunk.usage.completionTokens, cacheReadTokens: chunk.usage.cacheReadTokens });
+        }
+      }
+    } catch (error) {
+      if (reply.signal.aborted) throw error;
+      this.onUnavailable(`stream failed: ${(error as Error).message}`);
+      if (!received) {
+        reply.setVia("bedrock");
+        return false;
+      }
+      throw new ContainerInterruptedError("The container stopped in the middle of the reply.", { cause: error });
+    }
+    if (!received) {
+      this.onUnavailable("empty reply");
+      reply.setVia("bedrock");
+      return false;
+    }
+    return true;
+  }
+
+  /** Connects, retrying while the machine wakes; null means "give this message to Bedrock". */
+  private async connect(reply: ReplyContext): Promise<Response | null> {
+    const deadline = Date.now() + this.tuning.wakeBudgetMs;
+    let delay = this.tuning.retryBaseMs;
+    let shownWaking = false;
+    let reason = "unknown";
+    while (Date.now() < deadline) {
+      const remaining = deadline - Date.now();
+      try {
+        const response = await this.fetcher(`${this.target.appUrl}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream" },
+          body: JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: reply.userText }] }),
+          signal: AbortSignal.any([reply.signal, AbortSignal.timeout(remaining)]),
+        });
+        if (response.ok && response.body) return response;
+        await response.body?.cancel();
+        reason = `the container answered ${response.status}`;
+        if (!WAKING_STATUSES.has(response.status)) break;
+      } catch (error) {
+        if (reply.signal.aborted) throw error;
+        reason = `the container could not be reached (${(error as Error).name})`;
+      }
+      if (!shownWaking) {
+        shownWaking = true;
+        reply.emitStatus("waking_container");
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(2_000, delay * 2);
+    }
+    if (Date.now() >= deadline) reason = `the container did not wake within ${this.tuning.wakeBudgetMs} ms (${reason})`;
+    this.onUnavailable(reason);
+    return null;
+  }
+}
+
+/** Forwards a raw Telegram update to the container, which answers the chat itself. */
+export async function forwardTelegramUpdate(
+  target: { appUrl: string; webhookSecret: string },
+  update: unknown,
+  tuning: ContainerTuning,
+  fetcher: typeof fetch = fetch,
+): Promise<boolean> {
+  const deadline = Date.now() + tuning.wakeBudgetMs;
+  let delay = tuning.retryBaseMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetcher(`${target.appUrl}/telegram-webhook`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": target.webhookSecret },
+        body: JSON.stringify(update),
+        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+      });
+      await response.body?.cancel();
+      if (response.ok) return true;
+      if (!WAKING_STATUSES.has(response.status)) return false;
+    } catch {
+      // connection refused or reset while the machine wakes: retry within the budget
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    delay = Math.min(2_000, delay * 2);
+  }
+  return false;
+}
