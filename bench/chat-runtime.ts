@@ -92,7 +92,7 @@ export async function startWorker(overrides: Record<string, string>): Promise<Wo
     envFiles: [`${ROOT}bench/.no-env-file`],
   });
   const script = await bundle(main ?? `${ROOT}src/index.ts`);
-  const { Miniflare, Log, LogLevel } = await loadMiniflare();
+  const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = await loadMiniflare();
 
   const secret = () => randomBytes(32).toString("hex");
   const secrets = {
@@ -104,25 +104,29 @@ export async function startWorker(overrides: Record<string, string>): Promise<Wo
   const logs: string[] = [];
   const before = new Set(childWorkerdPids());
   const options = workerOptions as Record<string, unknown>;
-  const mf = new Miniflare({
-    ...options,
-    name: "soulprint-home",
-    modules: [{ type: "ESModule", path: `${ROOT}bench/.bundle/index.js`, contents: script }],
-    bindings: {
-      ...(options.bindings as Record<string, unknown>),
-      AWS_BEARER_TOKEN_BEDROCK: "",
-      FLY_API_TOKEN: "",
-      ...secrets,
-      ...overrides,
-    },
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
-    log: new Log(LogLevel.WARN),
-    handleStructuredLogs: ({ level, message }: { level: string; message: string }) => {
-      if (level === "warn" || level === "error") logs.push(message);
-    },
-  } as ConstructorParameters<typeof Miniflare>[0]);
+  // Miniflare 5 takes `{ workers: [{ config, dev }] }`; wrangler builds the v4 shape and converts it
+  // with convertV4MiniflareOptions, and so does this (the v4 adapter also leaves the dev registry off).
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: "127.0.0.1",
+      port: 0,
+      cf: false, // no fetch of workers.cloudflare.com/cf.json: a fixed Request.cf
+      log: new Log(LogLevel.WARN),
+      handleStructuredLogs: ({ level, message }: { level: string; message: string }) => {
+        if (level === "warn" || level === "error") logs.push(message);
+      },
+      ...options,
+      name: "soulprint-home",
+      modules: [{ type: "ESModule", path: `${ROOT}bench/.bundle/index.js`, contents: script }],
+      bindings: {
+        ...(options.bindings as Record<string, unknown>),
+        AWS_BEARER_TOKEN_BEDROCK: "",
+        FLY_API_TOKEN: "",
+        ...secrets,
+        ...overrides,
+      },
+    } as Parameters<typeof convertV4MiniflareOptions>[0]),
+  );
   let disposed = false;
   const dispose = async () => {
     if (disposed) return;

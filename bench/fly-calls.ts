@@ -3,7 +3,9 @@
  * the Fly stand-in's call log; and the monthly cost of an idle user against an always-on one,
  * from the price table in src/lib/fly/fly-prices.ts.
  *
- * Run: `npx node --experimental-transform-types bench/fly-calls.ts [--users 5] [--machines 1]`
+ * Run: `npx node --experimental-transform-types bench/fly-calls.ts [--users 5] [--machines 1] [--faults 0.3]`
+ * With `--faults`, that share of Fly calls fails (429, 5xx, hangs; half of them after taking effect)
+ * and the script also checks that every user still ends with exactly one app and its machines.
  */
 import { start } from "../dev/fly-standin.ts";
 import { flags } from "../dev/standin-util.ts";
@@ -22,6 +24,7 @@ const f = flags(process.argv.slice(2));
 const users = Number(f.get("users") ?? 5);
 const machines = Number(f.get("machines") ?? 1);
 const memoryMb = 2048;
+const faultRate = Number(f.get("faults") ?? 0);
 
 const standin = await start({ port: 0, token: "bench-token" });
 const env: Record<string, string> = {
@@ -34,7 +37,10 @@ const env: Record<string, string> = {
   FLY_MAX_MACHINES: String(machines),
   FLY_MACHINE_MEMORY_MB: String(memoryMb),
 };
-const tuning = { jobBackoffBaseMs: 20, retryBaseMs: 5, syncDebounceMs: 0, statusCacheMs: 0 };
+const tuning = { jobBackoffBaseMs: 20, retryBaseMs: 5, syncDebounceMs: 0, statusCacheMs: 0, requestTimeoutMs: 500, provisionMaxAttempts: 20, syncMaxAttempts: 20, deleteMaxAttempts: 20 };
+if (faultRate > 0) {
+  await fetch(`${standin.url}/__control/faults`, { method: "POST", body: JSON.stringify({ rate: faultRate, kinds: ["429", "5xx", "hang"], phase: "mixed", retryAfterS: 0, seed: 7 }) });
+}
 
 async function callsSince(since: number, app: string): Promise<{ total: number; byRoute: Record<string, number> }> {
   const res = await fetch(`${standin.url}/__control/calls?since=${since}&app=${encodeURIComponent(app)}`);
@@ -62,13 +68,15 @@ for (let i = 0; i < users; i++) {
   if (u.fly.state() !== "ready") throw new Error(`user ${i} did not become ready: ${JSON.stringify(await u.fly.status())}`);
   let c = await callsSince(since, app);
   rows.provision!.push(c.total);
+  const held = (await (await fetch(`${standin.url}/__control/apps/${app}`)).json()) as { machines: { name: string }[]; ips: unknown[] };
+  if (held.machines.length !== machines || held.ips.length !== 2) throw new Error(`user ${i}: ${held.machines.length} machines, ${held.ips.length} IPs`);
   routes.provision ??= c.byRoute;
 
   since = await seqNow();
   await u.workspace.write("MEMORY.md", `Remembered on run ${i}: tea, not coffee ☕`, { source: "tool", notify: false });
   const synced = await u.fly.sync();
   c = await callsSince(since, app);
-  if (!("changed" in synced) || synced.changed.join() !== "MEMORY.md") throw new Error(`unexpected sync result ${JSON.stringify(synced)}`);
+  if (faultRate === 0 && (!("changed" in synced) || synced.changed.join() !== "MEMORY.md")) throw new Error(`unexpected sync result ${JSON.stringify(synced)}`);
   rows.oneFileSync!.push(c.total);
   routes.oneFileSync ??= c.byRoute;
 
@@ -80,7 +88,7 @@ for (let i = 0; i < users; i++) {
 
   since = await seqNow();
   const repaired = await u.fly.reconcile();
-  if (repaired.length > 0) throw new Error(`reconcile found drift on a fresh app: ${repaired.join(", ")}`);
+  if (faultRate === 0 && repaired.length > 0) throw new Error(`reconcile found drift on a fresh app: ${repaired.join(", ")}`);
   c = await callsSince(since, app);
   rows.reconcile!.push(c.total);
   routes.reconcile ??= c.byRoute;
@@ -88,6 +96,7 @@ for (let i = 0; i < users; i++) {
   since = await seqNow();
   await u.fly.deleteApp();
   await u.drive(() => u.fly.state() === "none");
+  if (u.fly.state() !== "none" || (await fetch(`${standin.url}/__control/apps/${app}`)).status !== 404) throw new Error(`user ${i}: app left after delete`);
   c = await callsSince(since, app);
   rows.delete!.push(c.total);
   routes.delete ??= c.byRoute;
@@ -95,7 +104,7 @@ for (let i = 0; i < users; i++) {
 await standin.close();
 
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-console.log(`Fly API calls (stand-in call log; ${users} users, FLY_MAX_MACHINES=${machines}):`);
+console.log(`Fly API calls (stand-in call log; ${users} users, FLY_MAX_MACHINES=${machines}${faultRate > 0 ? `, ${faultRate * 100}% faults, retries included` : ""}):`);
 for (const [name, xs] of Object.entries(rows)) {
   console.log(`  ${name.padEnd(14)} ${avg(xs).toFixed(1).padStart(5)}  (min ${Math.min(...xs)}, max ${Math.max(...xs)})`);
 }

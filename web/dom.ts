@@ -84,7 +84,7 @@ const ICONS = {
 export type ToastKind = "info" | "success" | "error";
 
 /** Shows a short message in the polite live region at the corner of the page. */
-export function toast(message: string, kind: ToastKind = "info", ms = kind === "error" ? 8000 : 4500): void {
+export function toast(message: string, kind: ToastKind = "info", ms = kind === "error" ? 8000 : kind === "success" ? 3000 : 4500): void {
   const host = document.getElementById("toasts");
   if (!host) return;
   const close = h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss" }, icon("close"));
@@ -93,7 +93,7 @@ export function toast(message: string, kind: ToastKind = "info", ms = kind === "
   close.addEventListener("click", remove);
   host.append(el);
   // Keep at most a few on screen.
-  while (host.children.length > 4) host.firstElementChild?.remove();
+  while (host.children.length > 3) host.firstElementChild?.remove();
   window.setTimeout(remove, ms);
 }
 

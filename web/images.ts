@@ -10,6 +10,9 @@ import type { Api } from "./api.ts";
 import { h } from "./dom.ts";
 import type { ImageRef } from "./types.ts";
 
+/** Set once a blob: image failed to load (the CSP blocks them): later images go straight to canvas. */
+let blobImagesBlocked = false;
+
 export class ImageLoader {
   private blobs = new Map<string, Promise<Blob>>();
   private objectUrls: string[] = [];
@@ -53,6 +56,10 @@ export class ImageLoader {
       fig.replaceChildren(h("p", { class: "msg-image-error" }, "The image could not be loaded. ", retry));
       return;
     }
+    if (blobImagesBlocked) {
+      await this.drawOnCanvas(fig, blob, ref, caption);
+      return;
+    }
     const url = URL.createObjectURL(blob);
     this.objectUrls.push(url);
     const img = h("img", { src: url, alt: ref.alt || "Generated image", decoding: "async" });
@@ -61,7 +68,14 @@ export class ImageLoader {
       fig.classList.remove("is-loading");
       fig.removeAttribute("aria-busy");
     });
-    img.addEventListener("error", () => void this.drawOnCanvas(fig, blob, ref, caption), { once: true });
+    img.addEventListener(
+      "error",
+      () => {
+        blobImagesBlocked = true;
+        void this.drawOnCanvas(fig, blob, ref, caption);
+      },
+      { once: true },
+    );
     fig.replaceChildren(link);
     if (caption) fig.append(caption);
   }

@@ -181,7 +181,7 @@ export class WorkspaceView {
       this.newName.setAttribute("aria-invalid", "true");
       this.newName.focus();
     };
-    if (!FILE_NAME_RE.test(name)) return fail(`“${name || " "}” is not a valid name. ${FILE_NAME_RULE}`);
+    if (!FILE_NAME_RE.test(name)) return fail(name ? `“${name}” is not a valid name: see the rule above.` : "Enter a name for the file.");
     if (this.files.some((f) => f.name === name)) return fail(`${name} already exists. Open it from the list.`);
     if (this.files.length >= MAX_FILES) return fail(`A workspace holds at most ${MAX_FILES} files.`);
     this.toggleNewForm(false);

@@ -28,6 +28,8 @@ import { Circuit } from "../lib/container/circuit.ts";
 import { chooseRoute, type Route } from "../lib/container/route.ts";
 import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "../lib/container/container-client.ts";
 import type { ReplyProducer } from "../lib/chat/chat-engine.ts";
+import { TelegramService } from "../lib/telegram/telegram-service.ts";
+import { botPool } from "../lib/telegram/pool.ts";
 
 export class UserActor extends DurableObject<Env> {
   readonly sql: Sql;
@@ -39,6 +41,7 @@ export class UserActor extends DurableObject<Env> {
   readonly chat: ChatEngine;
   readonly fly: FlyService;
   readonly circuit: Circuit;
+  readonly telegram: TelegramService;
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
@@ -84,6 +87,21 @@ export class UserActor extends DurableObject<Env> {
     });
     this.fly.defineJobs();
     this.jobs.define("container_health", { run: () => this.checkContainerHealth(), maxAttempts: 20, backoffBaseMs: this.config.containerCooldownMs });
+    this.telegram = new TelegramService({
+      env,
+      config: this.config,
+      sql: this.sql,
+      jobs: this.jobs,
+      chat: this.chat,
+      history: this.history,
+      userId: () => this.requireProfile().userId,
+      onClaimChanged: () => this.fly.onTelegramChanged(),
+      forwardToContainer: async (update) => {
+        const secrets = await this.telegram.secrets();
+        return secrets ? this.forwardTelegramToContainer(update, secrets.webhookSecret) : false;
+      },
+    });
+    this.telegram.defineJobs();
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -266,6 +284,33 @@ export class UserActor extends DurableObject<Env> {
         throw new HttpError(401, "unauthorized", "Unknown container or wrong gateway token.");
       }
       return this.workspace.write(name, content, { source: "container" });
+    });
+  }
+
+  // ---- RPC: Telegram ---------------------------------------------------------------------------
+
+  /** `origin`: this Worker's origin, for the webhook URL when PUBLIC_URL is not set. */
+  async telegramClaim(who: Identity, botToken?: string, origin?: string) {
+    return capture(async () => {
+      await this.identify(who);
+      return this.telegram.claim(botToken, botPool(this.env), origin);
+    });
+  }
+
+  async telegramRelease(who: Identity) {
+    return capture(async () => {
+      await this.identify(who);
+      await this.telegram.release(botPool(this.env));
+      return null;
+    });
+  }
+
+  /** A webhook delivery: no Identity, the per-bot secret is the credential (401 for an object without a claim). */
+  async telegramUpdate(userId: string, secret: string, update: unknown) {
+    return capture(async () => {
+      if (readProfile(this.sql)?.userId !== userId) throw new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
+      await this.telegram.receiveUpdate(secret, update);
+      return null;
     });
   }
 

@@ -12,6 +12,7 @@ import { USAGE_SCHEMA } from "./usage.ts";
 import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
+import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
 
 export interface Migration {
   version: number;
@@ -22,6 +23,7 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 1, statements: [PROFILE_SCHEMA, JOBS_SCHEMA, ...WORKSPACE_SCHEMA, TICKETS_SCHEMA] },
   { version: 2, statements: [...CHAT_SCHEMA, USAGE_SCHEMA] },
   { version: 3, statements: [...FLY_SCHEMA, CIRCUIT_SCHEMA] },
+  { version: 4, statements: TELEGRAM_SCHEMA },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

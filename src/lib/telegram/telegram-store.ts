@@ -1,7 +1,7 @@
 /** SQL access to the Telegram tables of `telegram-schema.ts`: the claimed bot, the inbox, strangers told. */
 import type { UserFromGetMe } from "grammy/types";
 import type { Sql } from "../sql.ts";
-import type { PlanPart } from "./reply-plan.ts";
+import type { Plan } from "./reply-plan.ts";
 
 /** How long a handled update's id is remembered (Telegram keeps an undelivered update ≤ 24 h). */
 export const HANDLED_RETENTION_MS = 48 * 3600_000;
@@ -25,7 +25,7 @@ export interface InboxRow {
   updateId: number;
   botId: number;
   body: string;
-  plan: PlanPart[] | null;
+  plan: Plan | null;
   sent: number;
   attempts: number;
 }
@@ -114,14 +114,14 @@ export class TelegramStore {
   nextPending(): InboxRow | null {
     const row = this.sql.one<InboxDbRow>("SELECT update_id, bot_id, body, plan, sent, attempts FROM telegram_inbox WHERE state = 'pending' ORDER BY update_id LIMIT 1");
     if (!row) return null;
-    return { updateId: row.update_id, botId: row.bot_id, body: row.body, plan: row.plan === null ? null : (JSON.parse(row.plan) as PlanPart[]), sent: row.sent, attempts: row.attempts };
+    return { updateId: row.update_id, botId: row.bot_id, body: row.body, plan: row.plan === null ? null : (JSON.parse(row.plan) as Plan), sent: row.sent, attempts: row.attempts };
   }
 
   pendingCount(): number {
     return this.sql.one<{ n: number }>("SELECT COUNT(*) AS n FROM telegram_inbox WHERE state = 'pending'")?.n ?? 0;
   }
 
-  savePlan(updateId: number, plan: PlanPart[]): void {
+  savePlan(updateId: number, plan: Plan): void {
     this.sql.run("UPDATE telegram_inbox SET plan = ?, sent = 0 WHERE update_id = ? AND state = 'pending'", JSON.stringify(plan), updateId);
   }
 

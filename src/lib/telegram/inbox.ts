@@ -1,0 +1,192 @@
+/**
+ * The `telegram_inbox` job: answers stored updates one at a time, in update_id order.
+ *
+ * Each update goes through two steps, each durable before the next: decide (bind a chat, refuse a
+ * stranger, or ask the chat engine, whose client id `tg-<update_id>` makes a retried update reuse
+ * the stored reply instead of calling the model again) and store the plan; then send its parts,
+ * counting each one sent. A crash anywhere leaves the update pending with what is already done
+ * recorded, so the next run sends only what is missing: one reply per update.
+ */
+import { InputFile, type Bot } from "grammy/web";
+import type { Config } from "../config.ts";
+import type { ChatEngine, ReplyResult } from "../chat/chat-engine.ts";
+import type { ChatHistory } from "../chat/history.ts";
+import { imageKey } from "../chat/tools.ts";
+import { HttpError } from "../errors.ts";
+import { timingSafeEqualStr } from "../crypto.ts";
+import { nextBackoff, type JobOutcome } from "../jobs.ts";
+import type { BotRecord, InboxRow, TelegramStore } from "./telegram-store.ts";
+import { createBot, describeBotError, GrammyError, isPermanentBotError, retryAfterMs } from "./bot.ts";
+import { routeUpdate, type Decision } from "./update-route.ts";
+import { planReply, textPlan, type Plan, type PlanPart } from "./reply-plan.ts";
+import { isEntityParseError, markdownToTelegramHtml } from "./format.ts";
+import { ALREADY_CONNECTED, CONNECTED, HELP, NEW_CONVERSATION, PRIVATE, TEXT_ONLY } from "./messages.ts";
+
+export const INBOX_JOB = "telegram_inbox";
+/** Attempts at one update before it is given up (so one bad update cannot block the ones after it). */
+export const MAX_UPDATE_ATTEMPTS = 5;
+/** Telegram shows "typing…" for up to 5 s, so it is re-sent a little sooner while a reply is written. */
+export const TYPING_EVERY_MS = 4_000;
+
+export interface InboxHost {
+  env: Env;
+  config: Config;
+  store: TelegramStore;
+  chat: ChatEngine;
+  history: ChatHistory;
+  userId(): string;
+  /** The claimed bot's token, unsealed. */
+  token(bot: BotRecord): Promise<string>;
+  forwardToContainer?(update: unknown): Promise<boolean>;
+}
+
+export class TelegramInbox {
+  /** Alarms do not overlap, but a test or a manual run may call in while one is running. */
+  private running = false;
+
+  constructor(private readonly host: InboxHost) {}
+
+  async run(): Promise<JobOutcome> {
+    if (this.running) return { rerunInMs: 1_000 };
+    this.running = true;
+    try {
+      return await this.drain();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async drain(): Promise<JobOutcome> {
+    const { store } = this.host;
+    store.prune();
+    for (;;) {
+      // Read again each time: a release or a new claim may have happened during the last reply.
+      const record = store.bot();
+      const row = store.nextPending();
+      if (!row) return;
+      if (!record || row.botId !== record.botId) {
+        store.markDone(row.updateId);
+        continue;
+      }
+      try {
+        const bot = createBot(this.host.config, await this.host.token(record), record.botInfo);
+        await this.handle(bot, record, row);
+      } catch (error) {
+        const wait = retryAfterMs(error);
+        if (wait !== null) {
+          console.warn(JSON.stringify({ event: "telegram_retry_later", updateId: row.updateId, ms: wait }));
+          return { rerunInMs: wait };
+        }
+        const attempts = store.recordFailure(row.updateId, describeBotError(error));
+        const permanent = isPermanentBotError(error);
+        console.warn(JSON.stringify({ event: "telegram_update_failed", updateId: row.updateId, attempts, permanent, error: describeBotError(error) }));
+        if (permanent || attempts >= MAX_UPDATE_ATTEMPTS) {
+          store.markDone(row.updateId);
+          continue;
+        }
+        return { rerunInMs: nextBackoff(attempts - 1, 1_000, 60_000) };
+      }
+    }
+  }
+
+  private async handle(bot: Bot, record: BotRecord, row: InboxRow): Promise<void> {
+    const { store } = this.host;
+    let plan = row.plan;
+    let sent = row.sent;
+    if (!plan) {
+      plan = await this.decide(bot, record, row);
+      if (store.bot()?.botId !== record.botId) return; // released while the reply was written
+      store.savePlan(row.updateId, plan);
+      sent = 0;
+    }
+    for (; sent < plan.parts.length; sent++) {
+      await this.sendPart(bot, plan.chatId, plan.parts[sent]!);
+      store.markSent(row.updateId, sent + 1);
+    }
+    store.markDone(row.updateId);
+  }
+
+  private async decide(bot: Bot, record: BotRecord, row: InboxRow): Promise<Plan> {
+    const { store } = this.host;
+    const update: unknown = JSON.parse(row.body);
+    const decision = routeUpdate(update, { ownerChatId: record.ownerChatId, linkCode: record.linkCode, botUsername: record.username }, timingSafeEqualStr);
+    console.log(JSON.stringify({ event: "telegram_update", updateId: row.updateId, kind: decision.kind }));
+    if (decision.kind === "ignore") return { chatId: 0, parts: [] };
+    const reply = (parts: PlanPart[]): Plan => ({ chatId: decision.chatId, parts });
+    switch (decision.kind) {
+      case "bind":
+        store.bindOwner(decision.chatId);
+        return reply(textPlan(CONNECTED));
+      case "stranger":
+        return reply(store.shouldTellStranger(decision.chatId) ? textPlan(PRIVATE) : []);
+      case "start":
+        return reply(textPlan(ALREADY_CONNECTED));
+      case "new":
+        this.host.history.startNewConversation();
+        return reply(textPlan(NEW_CONVERSATION));
+      case "help":
+        return reply(textPlan(HELP));
+      case "text_only":
+        return reply(textPlan(TEXT_ONLY));
+      case "chat":
+        if (await this.host.forwardToContainer?.(update)) return reply([]);
+        return reply(await this.answer(bot, decision, row.updateId));
+    }
+  }
+
+  /** The companion's answer through the chat engine, with "typing…" shown until it is ready. */
+  private async answer(bot: Bot, decision: Extract<Decision, { kind: "chat" }>, updateId: number): Promise<PlanPart[]> {
+    const stopTyping = keepTyping(bot, decision.chatId);
+    try {
+      let result: ReplyResult;
+      try {
+        const started = await this.host.chat.send({ clientId: `tg-${updateId}`, text: decision.text, channel: "telegram" });
+        result = await started.result;
+      } catch (error) {
+        // Our own refusals (over today's budget, ...) are the answer; anything else is retried.
+        if (error instanceof HttpError && error.status < 500) return textPlan(error.message);
+        throw error;
+      }
+      return planReply(result);
+    } finally {
+      stopTyping();
+    }
+  }
+
+  private async sendPart(bot: Bot, chatId: number, part: PlanPart): Promise<void> {
+    if (part.type === "text") {
+      if (part.markdown) {
+        try {
+          await bot.api.sendMessage(chatId, markdownToTelegramHtml(part.text), { parse_mode: "HTML" });
+          return;
+        } catch (error) {
+          if (!(error instanceof GrammyError && error.error_code === 400 && isEntityParseError(error.description))) throw error;
+          console.warn(JSON.stringify({ event: "telegram_plain_fallback", error: describeBotError(error) }));
+        }
+      }
+      await bot.api.sendMessage(chatId, part.text);
+      return;
+    }
+    const object = await this.host.env.IMAGES.get(imageKey(this.host.userId(), part.imageId));
+    if (!object) {
+      console.warn(JSON.stringify({ event: "telegram_image_missing", imageId: part.imageId }));
+      return;
+    }
+    const bytes = new Uint8Array(await object.arrayBuffer());
+    await bot.api.sendPhoto(chatId, new InputFile(bytes, `${part.imageId}.png`), part.caption ? { caption: part.caption } : {});
+  }
+}
+
+/** Sends "typing…" now and every TYPING_EVERY_MS until the returned function is called. */
+function keepTyping(bot: Bot, chatId: number): () => void {
+  let warned = false;
+  const tick = () => {
+    bot.api.sendChatAction(chatId, "typing").catch((error: unknown) => {
+      if (!warned) console.warn(JSON.stringify({ event: "telegram_typing_failed", error: describeBotError(error) }));
+      warned = true;
+    });
+  };
+  tick();
+  const timer = setInterval(tick, TYPING_EVERY_MS);
+  return () => clearInterval(timer);
+}

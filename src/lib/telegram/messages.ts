@@ -1,0 +1,24 @@
+/** What the bot says on its own (not the companion's words): short, and plain text. */
+
+export const CONNECTED =
+  "Connected! This chat is now yours. Write to me here just like on the web: it is the same conversation.\n\n/new starts a fresh conversation, /help explains what I do.";
+
+export const ALREADY_CONNECTED = "You're connected. Just write to me. /new starts a fresh conversation, /help explains what I do.";
+
+export const PRIVATE =
+  "This companion is private. If it is yours, open the link from your SoulPrint page to connect this chat.";
+
+export const NEW_CONVERSATION = "Fresh start: I've set our earlier conversation aside (what I remember about you stays). What's on your mind?";
+
+export const HELP = [
+  "I'm your SoulPrint companion. Write to me here as you would on the web: it is one conversation, and I keep what matters in my memory.",
+  "",
+  "/new — start a fresh conversation (my memory of you stays)",
+  "/help — this message",
+].join("\n");
+
+export const TEXT_ONLY = "I can only read text messages for now. Could you write it in a few words?";
+
+export const REPLY_FAILED = "Sorry, I couldn't answer that just now. Please send it again in a moment.";
+
+export const CUT_OFF_NOTE = "(This reply was cut off. Send your message again to continue.)";

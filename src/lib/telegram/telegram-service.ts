@@ -1,0 +1,218 @@
+/**
+ * Telegram for one user object: claiming a bot (the user's own or one from the operator's pool),
+ * releasing it, taking webhook updates into the inbox, and the status `/api/me` shows. The inbox
+ * job (`inbox.ts`) does the answering.
+ *
+ * Claims and releases run one at a time per object: each spans several Bot API calls, and two
+ * interleaved claims could otherwise leave a webhook pointing at a secret that was overwritten.
+ */
+import type { Config } from "../config.ts";
+import { requireSecret } from "../config.ts";
+import type { Sql } from "../sql.ts";
+import type { JobScheduler } from "../jobs.ts";
+import type { ChatEngine } from "../chat/chat-engine.ts";
+import type { ChatHistory } from "../chat/history.ts";
+import { HttpError } from "../errors.ts";
+import { decryptSecret, encryptSecret, randomToken, timingSafeEqualStr } from "../crypto.ts";
+import { unwrap } from "../rpc.ts";
+import { TelegramStore, type BotRecord } from "./telegram-store.ts";
+import { INBOX_JOB, TelegramInbox } from "./inbox.ts";
+import { createApi, describeBotError, fetchBotInfo, toServiceError } from "./bot.ts";
+import { linkUrl, webhookUrl } from "./links.ts";
+import type { BotPoolStub } from "./pool.ts";
+import type { UserFromGetMe } from "grammy/types";
+
+export { TELEGRAM_SCHEMA } from "./telegram-schema.ts";
+export { INBOX_JOB } from "./inbox.ts";
+export type { BotPoolStub } from "./pool.ts";
+
+export interface TelegramHost {
+  env: Env;
+  config: Config;
+  sql: Sql;
+  jobs: JobScheduler;
+  chat: ChatEngine;
+  history: ChatHistory;
+  userId(): string;
+  /** Called after a claim/release so a Fly app's Telegram secrets follow the claim. */
+  onClaimChanged(): Promise<void>;
+  /** The hybrid route: when it returns true the update was forwarded to the user's container, which answers itself. */
+  forwardToContainer?(update: unknown): Promise<boolean>;
+}
+
+export interface TelegramStatus {
+  claimed: boolean;
+  botUsername?: string;
+  linkUrl?: string;
+  ownerBound?: boolean;
+  fromPool?: boolean;
+}
+
+/** Only message updates are asked for: the companion answers messages and nothing else. */
+export const ALLOWED_UPDATES = ["message"] as const;
+
+/** Room for a Telegram update in the inbox (a text message is a few KiB at most). */
+export const MAX_UPDATE_BYTES = 256 * 1024;
+
+interface Candidate {
+  token: string;
+  tokenSealed: string;
+  botInfo: UserFromGetMe;
+  fromPool: boolean;
+}
+
+export class TelegramService {
+  readonly store: TelegramStore;
+  private readonly inbox: TelegramInbox;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly host: TelegramHost) {
+    this.store = new TelegramStore(host.sql);
+    this.inbox = new TelegramInbox({
+      env: host.env,
+      config: host.config,
+      store: this.store,
+      chat: host.chat,
+      history: host.history,
+      userId: () => host.userId(),
+      token: (bot) => this.unseal(bot.tokenSealed),
+      ...(host.forwardToContainer ? { forwardToContainer: (update: unknown) => host.forwardToContainer!(update) } : {}),
+    });
+  }
+
+  defineJobs(): void {
+    this.host.jobs.define(INBOX_JOB, {
+      run: () => this.inbox.run(),
+      // Failures of single updates are handled inside the run; this only covers the unexpected.
+      maxAttempts: 8,
+      onGiveUp: async () => {
+        if (this.store.pendingCount() > 0) await this.host.jobs.schedule(INBOX_JOB, 15 * 60_000);
+      },
+    });
+  }
+
+  /**
+   * Claims a bot: the user's own (`botToken`, checked with getMe) or a free one from the pool. Sets
+   * the webhook with a fresh secret, then retires the previous bot (webhook deleted, a pool bot
+   * returned). `origin` is this Worker's origin, used when PUBLIC_URL is not set.
+   */
+  claim(botToken: string | undefined, pool: BotPoolStub, origin?: string): Promise<{ botUsername: string; linkUrl: string }> {
+    return this.serially(async () => {
+      const userId = this.host.userId();
+      const base = this.host.config.publicUrl ?? origin;
+      if (!base) throw new HttpError(503, "not_configured", "The server does not know its public URL. An operator must set PUBLIC_URL.");
+      const previous = this.store.bot();
+      const candidate = botToken === undefined ? await this.fromPool(pool, userId) : await this.ownBot(botToken);
+      const botId = candidate.botInfo.id;
+      const secret = randomToken(32);
+      try {
+        await createApi(this.host.config, candidate.token).setWebhook(webhookUrl(base, userId), {
+          secret_token: secret,
+          allowed_updates: [...ALLOWED_UPDATES],
+          drop_pending_updates: true,
+        });
+      } catch (error) {
+        if (candidate.fromPool && previous?.botId !== botId) await this.returnToPool(pool, userId, botId);
+        console.warn(JSON.stringify({ event: "telegram_set_webhook_failed", error: describeBotError(error) }));
+        throw toServiceError(error);
+      }
+      const linkCode = randomToken(18);
+      this.store.saveBot({ botId, tokenSealed: candidate.tokenSealed, webhookSecret: secret, botInfo: candidate.botInfo, fromPool: candidate.fromPool, linkCode });
+      if (previous && previous.botId !== botId) await this.retire(previous, pool, { strict: false });
+      console.log(JSON.stringify({ event: "telegram_claim", bot: candidate.botInfo.username, fromPool: candidate.fromPool }));
+      await this.host.onClaimChanged();
+      return { botUsername: candidate.botInfo.username, linkUrl: linkUrl(candidate.botInfo.username, linkCode) };
+    });
+  }
+
+  /** Releases the bot: webhook deleted, a pool bot returned, its inbox forgotten. Idempotent. */
+  release(pool: BotPoolStub): Promise<void> {
+    return this.serially(async () => {
+      const previous = this.store.bot();
+      if (!previous) return;
+      await this.retire(previous, pool, { strict: true });
+      this.store.clearBot();
+      this.host.jobs.cancel(INBOX_JOB);
+      console.log(JSON.stringify({ event: "telegram_release", bot: previous.username, fromPool: previous.fromPool }));
+      await this.host.onClaimChanged();
+    });
+  }
+
+  /**
+   * A webhook delivery: 401 unless the secret matches (constant time); a seen update_id is dropped;
+   * a new one is stored and the inbox job scheduled. Returns at once: the answer comes from the job.
+   */
+  async receiveUpdate(secret: string, update: unknown): Promise<void> {
+    const bot = this.store.bot();
+    if (!bot || !timingSafeEqualStr(secret, bot.webhookSecret)) {
+      throw new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
+    }
+    const updateId = (update as { update_id?: unknown } | null)?.update_id;
+    if (typeof updateId !== "number" || !Number.isSafeInteger(updateId) || updateId < 0) {
+      throw new HttpError(400, "invalid_update", "A Telegram update needs a numeric update_id.");
+    }
+    if (this.store.insertUpdate(updateId, bot.botId, JSON.stringify(update))) await this.host.jobs.schedule(INBOX_JOB, 0);
+  }
+
+  status(): TelegramStatus {
+    const bot = this.store.bot();
+    if (!bot) return { claimed: false };
+    return { claimed: true, botUsername: bot.username, linkUrl: linkUrl(bot.username, bot.linkCode), ownerBound: bot.ownerChatId !== null, fromPool: bot.fromPool };
+  }
+
+  /** What a Fly app needs to answer Telegram itself (API.md container contract), or null without a bot. */
+  async secrets(): Promise<{ botToken: string; webhookSecret: string } | null> {
+    const bot = this.store.bot();
+    if (!bot) return null;
+    return { botToken: await this.unseal(bot.tokenSealed), webhookSecret: bot.webhookSecret };
+  }
+
+  private async ownBot(botToken: string): Promise<Candidate> {
+    const botInfo = await fetchBotInfo(this.host.config, botToken);
+    return { token: botToken, tokenSealed: await encryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), botToken), botInfo, fromPool: false };
+  }
+
+  private async fromPool(pool: BotPoolStub, userId: string): Promise<Candidate> {
+    const pooled = await unwrap(pool.claim(userId));
+    return { token: await this.unseal(pooled.tokenSealed), tokenSealed: pooled.tokenSealed, botInfo: pooled.botInfo, fromPool: true };
+  }
+
+  /**
+   * Stops a bot answering for this user: its webhook is deleted first, so a pool bot is never
+   * returned while still pointing here (the next user's setWebhook must not be undone by ours).
+   * `strict`: a failure to return a pool bot fails the release (so it can be retried); during a
+   * claim the new bot already works, so it is logged instead.
+   */
+  private async retire(bot: BotRecord, pool: BotPoolStub, options: { strict: boolean }): Promise<void> {
+    try {
+      await createApi(this.host.config, await this.unseal(bot.tokenSealed)).deleteWebhook({ drop_pending_updates: true });
+    } catch (error) {
+      // A revoked token or an unreachable Telegram: the webhook secret is gone from here, so any
+      // delivery that still arrives gets 401, and a pool bot's next holder sets its own webhook.
+      console.warn(JSON.stringify({ event: "telegram_delete_webhook_failed", bot: bot.username, error: describeBotError(error) }));
+    }
+    if (!bot.fromPool) return;
+    try {
+      await unwrap(pool.release(this.host.userId(), bot.botId));
+    } catch (error) {
+      console.error(JSON.stringify({ event: "telegram_pool_release_failed", bot: bot.username, error: describeBotError(error) }));
+      if (options.strict) throw error;
+    }
+  }
+
+  private async returnToPool(pool: BotPoolStub, userId: string, botId: number): Promise<void> {
+    await unwrap(pool.release(userId, botId)).catch((error: unknown) => {
+      console.error(JSON.stringify({ event: "telegram_pool_release_failed", botId, error: describeBotError(error) }));
+    });
+  }
+
+  private async unseal(sealed: string): Promise<string> {
+    return decryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), sealed);
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

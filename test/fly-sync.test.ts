@@ -1,0 +1,154 @@
+/** Keeping a ready app in step with the workspace: sync, the debounced job, and reconcile. */
+import { describe, expect, it } from "vitest";
+import { callSeq, callsSince, control, decodeB64, driveUntil, flyUser, inspectApp, sleep, status, withFly, type FlyUser } from "./fly-helpers.ts";
+
+async function readyUser(): Promise<FlyUser> {
+  const user = await flyUser();
+  await withFly(user, (fly) => fly.provision());
+  await driveUntil(user, (s) => s.state === "ready" && !s.workspace.pendingSync);
+  return user;
+}
+
+describe("workspace sync", () => {
+  it("sends only the changed file, unsets a deleted one, and updates the machine with the new secrets version", async () => {
+    const user = await readyUser();
+    const before = (await inspectApp(user.app))!;
+    const since = await callSeq();
+    await withFly(user, async (fly, actor) => {
+      await actor.workspace.write("SOUL.md", "A new soul.", { source: "user", notify: false });
+      actor.workspace.delete("USER.md", { source: "user" });
+    });
+    const result = await withFly(user, (fly) => fly.sync());
+    expect(result).toEqual({ changed: ["SOUL.md", "USER.md"], machinesUpdated: 1 });
+
+    const log = await callsSince(since, user.app);
+    const secretsCalls = log.calls.filter((c) => c.route === "POST /v1/apps/:app/secrets");
+    expect(secretsCalls.map((c) => c.detail)).toEqual([{ set: ["SOUL_MD_B64"], unset: ["USER_MD_B64"] }]);
+    const after = (await inspectApp(user.app))!;
+    expect(after.secretsVersion).toBe(before.secretsVersion + 1);
+    expect(decodeB64(after.secrets.SOUL_MD_B64)).toBe("A new soul.");
+    expect(after.secrets.USER_MD_B64).toBeUndefined();
+    expect(after.secrets.IDENTITY_MD_B64).toBe(before.secrets.IDENTITY_MD_B64);
+    const machine = after.machines[0]!;
+    expect(machine.minSecretsVersion).toBe(after.secretsVersion);
+    expect((machine.config.files as { guest_path: string }[]).map((f) => f.guest_path)).not.toContain("/workspace/USER.md");
+  });
+
+  it("makes no Fly call at all when nothing changed", async () => {
+    const user = await readyUser();
+    const since = await callSeq();
+    expect(await withFly(user, (fly) => fly.sync())).toEqual({ changed: [], machinesUpdated: 0 });
+    expect(await withFly(user, (fly) => fly.sync())).toEqual({ changed: [], machinesUpdated: 0 });
+    expect((await callsSince(since, user.app)).total).toBe(0);
+  });
+
+  it("carries emoji and any script in SOUL.md intact, into the secret and the container", async () => {
+    const user = await readyUser();
+    const soul = "# Soul 🦊✨\n\nΚαλημέρα · 世界 · مرحبا · 👩🏽‍🚀 — e\u0301 ok";
+    await withFly(user, (_fly, actor) => actor.workspace.write("SOUL.md", soul, { source: "user", notify: false }));
+    await withFly(user, (fly) => fly.sync());
+    const app = (await inspectApp(user.app))!;
+    expect(decodeB64(app.secrets.SOUL_MD_B64)).toBe(soul);
+
+    await driveUntil(user, (s) => s.machines[0]?.state === "started");
+    const token = await withFly(user, (fly) => fly.gatewayToken());
+    const url = await withFly(user, (fly) => fly.appUrl());
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "who are you?" }] }),
+    });
+    const text = (await res.text())
+      .split("\n")
+      .filter((line) => line.startsWith("data: {"))
+      .map((line) => (JSON.parse(line.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]!.delta.content ?? "")
+      .join("");
+    expect(text).toContain(soul);
+  });
+
+  it("does not wake a stopped machine: it is updated with skip_launch and stays down", async () => {
+    const user = await readyUser();
+    const machine = (await inspectApp(user.app))!.machines[0]!;
+    await control(`apps/${user.app}/machines/${machine.id}/stop`, { suspend: true });
+    await driveUntil(user, (s) => s.machines[0]?.state === "suspended");
+    const since = await callSeq();
+    await withFly(user, (_fly, actor) => actor.workspace.write("MEMORY.md", "Likes tea.", { source: "tool", notify: false }));
+    expect(await withFly(user, (fly) => fly.sync())).toEqual({ changed: ["MEMORY.md"], machinesUpdated: 1 });
+    const update = (await callsSince(since, user.app)).calls.find((c) => c.route === "POST /v1/apps/:app/machines/:id");
+    expect(update?.detail).toMatchObject({ skip_launch: true });
+    await sleep(150);
+    const after = (await inspectApp(user.app))!;
+    expect(after.machines[0]!.state).toBe("stopped");
+    expect(after.machines[0]!.minSecretsVersion).toBe(after.secretsVersion);
+  });
+
+  it("does not reboot the machine for a file the container wrote back itself", async () => {
+    const user = await readyUser();
+    const since = await callSeq();
+    await withFly(user, (_fly, actor) => actor.workspace.write("SOUL.md", "Edited by the agent.", { source: "container", notify: false }));
+    expect(await withFly(user, (fly) => fly.sync())).toEqual({ changed: ["SOUL.md"], machinesUpdated: 0 });
+    expect(Object.keys((await callsSince(since, user.app)).byRoute)).toEqual(["POST /v1/apps/:app/secrets"]);
+    expect(decodeB64((await inspectApp(user.app))!.secrets.SOUL_MD_B64)).toBe("Edited by the agent.");
+  });
+
+  it("schedules a debounced sync job when a file changes", async () => {
+    const user = await readyUser();
+    await withFly(user, async (_fly, actor) => {
+      await actor.workspace.write("IDENTITY.md", "Name: Ada", { source: "user" });
+      await actor.workspace.write("IDENTITY.md", "Name: Ada Lovelace", { source: "user" });
+    });
+    expect((await status(user)).workspace.pendingSync).toBe(true);
+    const synced = await driveUntil(user, (s) => !s.workspace.pendingSync);
+    expect(synced.workspace.syncedSha256).toBe(synced.workspace.sha256);
+    expect(decodeB64((await inspectApp(user.app))!.secrets.IDENTITY_MD_B64)).toBe("Name: Ada Lovelace");
+  });
+
+  it("answers a sync before the app is ready with queued, and refuses one without an app", async () => {
+    const user = await flyUser();
+    const error = await withFly(user, (fly) => fly.sync().then(() => null, (e: { status: number }) => e.status));
+    expect(error).toBe(409);
+    await withFly(user, (fly) => fly.provision());
+    expect(await withFly(user, (fly) => fly.sync())).toMatchObject({ queued: true, status: { state: "provisioning" } });
+  });
+});
+
+describe("reconcile", () => {
+  it("finds nothing to repair on a healthy app, with three reads", async () => {
+    const user = await readyUser();
+    const since = await callSeq();
+    expect(await withFly(user, (fly) => fly.reconcile())).toEqual([]);
+    const log = await callsSince(since, user.app);
+    expect(log.total).toBe(3);
+    expect(log.calls.every((c) => c.route.startsWith("GET "))).toBe(true);
+  });
+
+  it("repairs a wrong image, a secret removed by hand and released IPs", async () => {
+    const user = await readyUser();
+    await control(`apps/${user.app}/drift`, { image: "someone/else:latest", unsetSecret: "SOUL_MD_B64", releaseIps: true });
+    const repaired = await withFly(user, (fly) => fly.reconcile());
+    expect(repaired).toEqual(expect.arrayContaining(["ip:shared_v4", "ip:v6", "secrets"]));
+    expect(repaired.some((r) => r.startsWith("machine:agent-1:") && r.includes("image"))).toBe(true);
+    const app = (await inspectApp(user.app))!;
+    expect(app.machines[0]!.config.image).toBe("ghcr.io/clawdbot/clawdbot:latest");
+    expect(app.secrets.SOUL_MD_B64).toBeDefined();
+    expect(app.ips.map((i) => i.type).sort()).toEqual(["shared_v4", "v6"]);
+    expect(app.machines[0]!.minSecretsVersion).toBe(app.secretsVersion);
+    expect(await withFly(user, (fly) => fly.reconcile())).toEqual([]);
+  });
+
+  it("makes a vanished machine again", async () => {
+    const user = await readyUser();
+    await control(`apps/${user.app}/drift`, { deleteMachine: "*" });
+    expect(await withFly(user, (fly) => fly.reconcile())).toEqual(["machine:agent-1:created"]);
+    expect((await inspectApp(user.app))!.machines.map((m) => m.name)).toEqual(["agent-1"]);
+  });
+
+  it("builds the app again when it vanished behind our back", async () => {
+    const user = await readyUser();
+    await control(`apps/${user.app}`, undefined, "DELETE");
+    expect(await withFly(user, (fly) => fly.reconcile())).toEqual(["app:gone"]);
+    const ready = await driveUntil(user, (s) => s.state === "ready");
+    expect(ready.machines).toHaveLength(1);
+    expect((await inspectApp(user.app))!.machines).toHaveLength(1);
+  });
+});
