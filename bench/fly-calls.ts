@@ -13,12 +13,15 @@ import { FLY_PRICES, HOURS_PER_MONTH, monthlyCost } from "../src/lib/fly/fly-pri
 import { roundMemory } from "../src/lib/fly/machine-config.ts";
 import { benchUser } from "./fly-host.ts";
 
-// The job scheduler logs a JSON line per job; the figures are what this script is for.
-const log = console.log;
-console.log = (...args: unknown[]) => {
-  if (typeof args[0] === "string" && args[0].startsWith('{"event"')) return;
-  log(...args);
-};
+// The job scheduler and the client log a JSON line per job or failed call; the figures are what
+// this script is for.
+for (const level of ["log", "warn"] as const) {
+  const original = console[level];
+  console[level] = (...args: unknown[]) => {
+    if (typeof args[0] === "string" && args[0].startsWith('{"event"')) return;
+    original(...args);
+  };
+}
 
 const f = flags(process.argv.slice(2));
 const users = Number(f.get("users") ?? 5);
@@ -37,7 +40,7 @@ const env: Record<string, string> = {
   FLY_MAX_MACHINES: String(machines),
   FLY_MACHINE_MEMORY_MB: String(memoryMb),
 };
-const tuning = { jobBackoffBaseMs: 20, retryBaseMs: 5, syncDebounceMs: 0, statusCacheMs: 0, requestTimeoutMs: 500, provisionMaxAttempts: 20, syncMaxAttempts: 20, deleteMaxAttempts: 20 };
+const tuning = { jobBackoffBaseMs: 20, retryBaseMs: 5, syncDebounceMs: 0, statusCacheMs: 0, requestTimeoutMs: 500, waitPollSeconds: 2, healthTimeoutMs: 3000, provisionMaxAttempts: 20, syncMaxAttempts: 20, deleteMaxAttempts: 20 };
 if (faultRate > 0) {
   await fetch(`${standin.url}/__control/faults`, { method: "POST", body: JSON.stringify({ rate: faultRate, kinds: ["429", "5xx", "hang"], phase: "mixed", retryAfterS: 0, seed: 7 }) });
 }

@@ -19,7 +19,7 @@
  *
  * Figures are reported, not asserted: exit 0 whenever the bench ran. Only 127.0.0.1 is contacted.
  *
- * Flags: --rounds 12 (1-user replies per path)  --users 50  --concurrent-rounds 4
+ * Flags: --rounds 25 (1-user replies per path)  --users 50  --concurrent-rounds 4
  *        --throughput-users 100  --throughput-seconds 8  --pieces 20  --interval-ms 25  --json
  */
 import { readFileSync } from "node:fs";
@@ -38,7 +38,7 @@ const num = (name: string, dflt: number) => {
 };
 const PIECES = num("pieces", 20);
 const INTERVAL_MS = num("interval-ms", 25);
-const ROUNDS = num("rounds", 12);
+const ROUNDS = num("rounds", 25);
 const USERS = num("users", 50);
 const CONCURRENT_ROUNDS = num("concurrent-rounds", 4);
 const TP_USERS = num("throughput-users", 100);
@@ -177,20 +177,33 @@ async function main(): Promise<void> {
   log(`warm; workerd idle CPU ${fmt(idleRate * 1000)} ms/s`);
 
   /** Runs `fn`, then waits for workerd to finish storing, and returns the CPU it used beyond idle. */
-  async function withCpu<T>(fn: () => Promise<T>): Promise<{ value: T; cpuMs: number; tickMs: number; wallMs: number }> {
+  async function withCpu<T>(fn: () => Promise<T>) {
     const c0 = cpu();
     const k0 = ticks();
+    const n0 = process.cpuUsage();
+    const m0 = machineCpu();
     const w0 = now();
     const value = await fn();
     await sleep(40);
     const wallMs = now() - w0;
-    return { value, cpuMs: cpu() - c0 - idleRate * wallMs, tickMs: ticks() - k0, wallMs };
+    const n = process.cpuUsage(n0);
+    const m1 = machineCpu();
+    return {
+      value,
+      cpuMs: cpu() - c0 - idleRate * wallMs,
+      tickMs: ticks() - k0,
+      wallMs,
+      nodeMs: (n.user + n.system) / 1000,
+      machineBusyCores: (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total) * cpus().length,
+    };
   }
 
   // ---- phase 1: one user ----------------------------------------------------------------------
   log(`1 user: ${ROUNDS} replies per path, interleaved...`);
   const one = { floor: emptyPath(), sse: emptyPath(), ws: emptyPath() };
-  let oneTicks = { sse: 0, ws: 0 };
+  const oneTicks = { sse: 0, ws: 0 };
+  const busy = (a: { busy: number; total: number }, b: { busy: number; total: number }) => ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cpus().length;
+  const p1m0 = machineCpu();
   const order = ["floor", "sse", "ws"] as const;
   for (let r = 0; r < ROUNDS; r++) {
     for (let k = 0; k < 3; k++) {
@@ -210,11 +223,14 @@ async function main(): Promise<void> {
     }
   }
 
+  const phase1Busy = busy(p1m0, machineCpu());
+
   // ---- phase 2: 50 users at once --------------------------------------------------------------
   log(`${USERS} users at once: ${CONCURRENT_ROUNDS} rounds per path...`);
   const wsConc = await pool(wsUsers.slice(0, USERS), 10, (u) => BenchSocket.open(base, u));
   sockets.push(...wsConc);
   const many = { floor: emptyPath(), sse: emptyPath(), ws: emptyPath() };
+  const p2m0 = machineCpu();
   for (let r = 0; r < CONCURRENT_ROUNDS; r++) {
     for (let k = 0; k < 3; k++) {
       const which = order[(r + k) % 3]!;
@@ -232,6 +248,8 @@ async function main(): Promise<void> {
       await sleep(100);
     }
   }
+
+  const phase2Busy = busy(p2m0, machineCpu());
 
   // ---- phase 3: replies per second, 100 WebSocket users on one runtime ---------------------------
   log(`${TP_USERS} WebSocket users for ${TP_SECONDS} s: replies per second...`);
@@ -258,6 +276,8 @@ async function main(): Promise<void> {
     ceilingPerSecond: (tpSockets.length / (PIECES * INTERVAL_MS)) * 1000,
     cpuPerReplyMs: tp.cpuMs / Math.max(1, tpOk),
     workerdCpuShare: (tp.cpuMs + idleRate * tp.wallMs) / tp.wallMs,
+    nodeCpuShare: tp.nodeMs / tp.wallMs,
+    machineBusyCores: tp.machineBusyCores,
     latency: summarize(tpSamples),
   };
   const loadAfter = loadavg();
@@ -319,6 +339,8 @@ async function main(): Promise<void> {
     ["replies completed / failed", `${throughput.replies} / ${throughput.errors}`],
     ["workerd CPU per reply, ms", fmt(throughput.cpuPerReplyMs)],
     ["workerd CPU use, cores", fmt(throughput.workerdCpuShare)],
+    ["this Node process (stand-in + clients) CPU use, cores", fmt(throughput.nodeCpuShare)],
+    [`whole machine busy (everyone's work), cores of ${cpus().length}`, fmt(throughput.machineBusyCores)],
     ["each piece p50 / p99 (absolute, no floor at this load), ms", `${fmt(throughput.latency.p50)} / ${fmt(throughput.latency.p99)}`],
   ];
 
@@ -334,7 +356,8 @@ async function main(): Promise<void> {
   out.push("");
   out.push(`SoulPrint Home chat benchmark: ${PIECES} pieces ${INTERVAL_MS} ms apart per reply`);
   out.push(`workerd ${versions.workerd} via Miniflare ${versions.miniflare} (wrangler ${versions.wrangler}'s), Node ${process.versions.node}, ${cpus().length} CPUs`);
-  out.push(`load average (1 min) before ${fmt(loadBefore[0]!)} / after ${fmt(loadAfter[0]!)}: other work on this machine makes the figures noisy`);
+  out.push(`load average (1 min) before ${fmt(loadBefore[0]!)} / after ${fmt(loadAfter[0]!)}; machine busy ${fmt(phase1Busy)} cores (1 user), ${fmt(phase2Busy)} (${USERS} users) of ${cpus().length}:`);
+  out.push("other work on this machine (and this bench itself) makes the figures noisy, the p99s most of all");
   out.push(`samples: 1 user ${s1.floor.replies}/${s1.sse.replies}/${s1.ws.replies} replies (floor/SSE/WS, ${s1.sse.pieces} SSE pieces); ${USERS} users ${s50.floor.replies}/${s50.sse.replies}/${s50.ws.replies} replies`);
   out.push("latency = a piece's arrival at the client − the stand-in's write stamp; floor = the stand-in straight to the AWS SDK in Node;");
   out.push("added = the path's percentile − the floor's percentile in the same phase (floor, SSE and WS interleaved).");
@@ -355,8 +378,21 @@ async function main(): Promise<void> {
   }
   console.log(out.join("\n"));
   if (JSON_OUT) {
-    console.log(JSON.stringify({ pieces: PIECES, intervalMs: INTERVAL_MS, oneUser: s1, manyUsers: { users: USERS, ...s50 }, cpu: { oneUser: cpu1, manyUsers: cpu50, idleMsPerS: idleRate * 1000 }, throughput, versions, loadBefore, loadAfter }, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
+    console.log(JSON.stringify({ pieces: PIECES, intervalMs: INTERVAL_MS, oneUser: s1, manyUsers: { users: USERS, ...s50 }, cpu: { oneUser: cpu1, manyUsers: cpu50, idleMsPerS: idleRate * 1000, oneUserSse: one.sse.cpuMs, oneUserWs: one.ws.cpuMs },
+      perIndex: { sse: perIndex(one.sse.samples), ws: perIndex(one.ws.samples), floor: perIndex(one.floor.samples) }, throughput, versions, loadBefore, loadAfter }, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   }
+}
+
+/** Jiffies the whole machine spent busy and in total (/proc/stat), to show how loaded it was. */
+function machineCpu(): { busy: number; total: number } {
+  const v = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = sum(v.slice(0, 8));
+  return { busy: total - v[3]! - v[4]!, total };
+}
+
+/** Per piece index: the max latency over the replies (where the slow pieces sit in a reply). */
+function perIndex(samples: ReplySample[]): number[] {
+  return Array.from({ length: PIECES }, (_, i) => Math.max(...samples.map((s) => s.latencies[i] ?? Number.NaN)));
 }
 
 function runtimeVersions(): { wrangler: string; miniflare: string; workerd: string } {

@@ -11,17 +11,24 @@ import { workspaceRoutes } from "./routes/workspace.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { flyRoutes } from "./routes/fly.ts";
+import { telegramRoutes } from "./routes/telegram.ts";
 import { notFoundOrNotAllowed, withSecurityHeaders } from "./lib/responses.ts";
+import { logRequest, startRequest } from "./lib/request-log.ts";
+import { preflight } from "./lib/cors.ts";
 
 export { UserActor } from "./actors/user-actor.ts";
 export { BotPool } from "./actors/bot-pool.ts";
 
 const router: AppRouter = Router<IRequest, [Env, ExecutionContext]>({
+  before: [(request: IRequest) => void startRequest(request), preflight],
   catch: (error: unknown) => {
     if (!(error instanceof HttpError)) console.error(JSON.stringify({ event: "unhandled", error: error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 300) : "unknown" }));
     return errorResponse(error);
   },
-  finally: [(response: Response | undefined, request: IRequest) => withSecurityHeaders(response ?? notFoundOrNotAllowed(router, request))],
+  finally: [
+    (response: Response | undefined, request: IRequest) => withSecurityHeaders(response ?? notFoundOrNotAllowed(router, request)),
+    (response: Response, request: IRequest) => logRequest(request, response),
+  ],
 });
 
 healthRoutes(router);
@@ -31,6 +38,7 @@ workspaceRoutes(router);
 chatRoutes(router);
 adminRoutes(router);
 flyRoutes(router);
+telegramRoutes(router);
 
 export default {
   fetch: (request, env, ctx) => router.fetch(request, env, ctx),

@@ -1,5 +1,6 @@
 /** Keeping a ready app in step with the workspace: sync, the debounced job, and reconcile. */
 import { describe, expect, it } from "vitest";
+import { api, apiJson, errorCode } from "./helpers.ts";
 import { callSeq, callsSince, control, decodeB64, driveUntil, flyUser, inspectApp, sleep, status, withFly, type FlyUser } from "./fly-helpers.ts";
 
 async function readyUser(): Promise<FlyUser> {
@@ -150,5 +151,41 @@ describe("reconcile", () => {
     const ready = await driveUntil(user, (s) => s.state === "ready");
     expect(ready.machines).toHaveLength(1);
     expect((await inspectApp(user.app))!.machines).toHaveLength(1);
+  });
+});
+
+describe("through the Worker's routes", () => {
+  it("provisions with 202, reports status, and takes the container's write-back with its gateway token", async () => {
+    const user = await flyUser();
+    const provision = await apiJson<{ state: string }>("/api/fly/provision", { method: "POST", headers: user.auth });
+    expect(provision.status).toBe(202);
+    expect(provision.body.state).toBe("provisioning");
+    await driveUntil(user, (s) => s.state === "ready" && !s.workspace.pendingSync);
+    const current = await apiJson<{ state: string; machines: unknown[] }>("/api/fly/status", { headers: user.auth });
+    expect(current.body).toMatchObject({ state: "ready", machines: [expect.objectContaining({ name: "agent-1" })] });
+
+    const token = await withFly(user, (fly) => fly.gatewayToken());
+    const put = (bearer: string) =>
+      api("/api/container/workspace/SOUL.md", { method: "PUT", headers: { authorization: `Bearer ${bearer}`, "x-soulprint-user": user.userId }, body: "From the agent 🧠" });
+    const wrong = await put(`${token}-not`);
+    expect(wrong.status).toBe(401);
+    expect(errorCode(await wrong.json())).toBe("unauthorized");
+    expect((await put(token!)).status).toBe(200);
+    const sync = await apiJson<{ changed: string[]; machinesUpdated: number }>("/api/fly/sync", { method: "POST", headers: user.auth });
+    // The container has the file already: its secret changes for later boots, without a reboot now.
+    expect(sync.body).toEqual({ changed: ["SOUL.md"], machinesUpdated: 0 });
+    expect(decodeB64((await inspectApp(user.app))!.secrets.SOUL_MD_B64)).toBe("From the agent 🧠");
+
+    const deleted = await apiJson<{ state: string }>("/api/fly/app", { method: "DELETE", headers: user.auth });
+    expect(deleted).toMatchObject({ status: 202, body: { state: "deleting" } });
+    await driveUntil(user, (s) => s.state === "none");
+    expect(await inspectApp(user.app)).toBeNull();
+  });
+
+  it("answers a free user's provision with 403 in the API's error shape", async () => {
+    const user = await flyUser("free");
+    const res = await apiJson("/api/fly/provision", { method: "POST", headers: user.auth });
+    expect(res.status).toBe(403);
+    expect(errorCode(res.body)).toBe("paid_tier_required");
   });
 });

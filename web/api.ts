@@ -48,6 +48,8 @@ export interface SaveResult {
   size?: number;
   sha256?: string;
   version?: number;
+  /** The new version's ETag (from the header, else made from `sha256`), for the next If-Match. */
+  etag?: string | null;
 }
 
 /** `"abc"`, `W/"abc"` → `abc`: the sha256 an ETag stands for. */
@@ -120,11 +122,18 @@ export class Api {
    * Saves a file. `ifMatch`: the ETag the edit started from (412 when it changed since);
    * `create`: the file must not exist yet (If-None-Match: *). Neither: overwrite.
    */
-  putFile(name: string, text: string, cond: { ifMatch?: string | null; create?: boolean } = {}): Promise<SaveResult> {
+  async putFile(name: string, text: string, cond: { ifMatch?: string | null; create?: boolean } = {}): Promise<SaveResult> {
     const headers: Record<string, string> = { "Content-Type": "text/markdown; charset=utf-8" };
     if (cond.ifMatch) headers["If-Match"] = cond.ifMatch;
     if (cond.create) headers["If-None-Match"] = "*";
-    return this.json<SaveResult>(`/api/workspace/${enc(name)}`, { method: "PUT", body: text, headers });
+    const res = await this.request(`/api/workspace/${enc(name)}`, { method: "PUT", body: text, headers });
+    let body: SaveResult = {};
+    try {
+      body = (await res.json()) as SaveResult;
+    } catch {
+      /* no body: the ETag header may still say which version this is */
+    }
+    return { ...body, etag: res.headers.get("ETag") ?? (body.sha256 ? `"${body.sha256}"` : null) };
   }
   async deleteFile(name: string): Promise<void> {
     await this.request(`/api/workspace/${enc(name)}`, { method: "DELETE" });
@@ -140,6 +149,7 @@ export class Api {
   async getVersionText(name: string, v: FileVersion): Promise<string> {
     if (typeof v.text === "string") return v.text;
     if (typeof v.content === "string") return v.content;
+    if (v.deleted || v.content === null) return "";
     const res = await this.request(`/api/workspace/${enc(name)}/versions/${v.version}`, {
       headers: { Accept: "text/markdown, text/plain, application/json" },
     });

@@ -82,6 +82,7 @@ export class ChatSocket {
   /** Closes for good (sign-out). */
   stop(): void {
     this.stopped = true;
+    this.generation++; // the closing socket's events are not ours any more
     this.teardown();
     window.clearTimeout(this.retryTimer);
     this.setInfo({ state: "offline", attempt: 0 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ChatStore } from "./chat-store.ts";
 import { backoffDelay } from "./chat-socket.ts";
+import { errorText } from "./chat-view.ts";
 import type { HistoryMessage, ServerFrame } from "./types.ts";
 
 const T0 = Date.parse("2026-05-01T10:00:00Z");
@@ -161,6 +162,56 @@ describe("ChatStore", () => {
     feed(s, { type: "hello", pending: [] });
     history(s, [{ id: "c1", role: "user", text: "q", at: iso(1) }]);
     expect(texts(s)).toEqual(["user:q"]);
+  });
+});
+
+describe("ChatStore with the Worker's extras", () => {
+  it("keys history replies by replyTo and shows how a stored reply ended", () => {
+    const s = new ChatStore();
+    history(s, [
+      { id: "c1", role: "user", text: "a", at: iso(1) },
+      { id: "c2", role: "user", text: "b", at: iso(2) },
+      { id: "a_1", role: "assistant", text: "for a", at: iso(3), replyTo: "c1", status: "done" },
+      { id: "a_2", role: "assistant", text: "half", at: iso(4), replyTo: "c2", status: "interrupted" },
+    ]);
+    expect(texts(s)).toEqual(["user:a", "assistant:for a", "user:b", "assistant:half"]);
+    expect(s.get("r:c2")?.state).toBe("error");
+    expect(s.get("r:c2")?.error?.code).toBe("interrupted");
+  });
+
+  it("keeps a reply that is still streaming on reload: hello.pending wins over the stored partial", () => {
+    const s = new ChatStore();
+    feed(s, { type: "hello", pending: [{ id: "c1", text: "Once upon" }] });
+    history(s, [
+      { id: "c1", role: "user", text: "story", at: iso(1) },
+      { id: "a_1", role: "assistant", text: "Once", at: iso(1), replyTo: "c1", status: "streaming" },
+    ]);
+    feed(s, { type: "delta", id: "c1", text: " a time" }, { type: "done", id: "c1", messageId: "a_1", status: "cancelled" });
+    expect(texts(s)).toEqual(["user:story", "assistant:Once upon a time"]);
+    expect(s.get("r:c1")?.state).toBe("cancelled");
+  });
+
+  it("links an error frame's messageId so the stored reply is not shown twice", () => {
+    const s = new ChatStore();
+    s.addOutgoing("c1", "q");
+    feed(s, { type: "user", id: "c1", text: "q", at: iso(1) }, { type: "delta", id: "c1", text: "part" });
+    feed(s, { type: "error", id: "c1", messageId: "a_9", code: "interrupted", message: "cut off" });
+    history(s, [
+      { id: "c1", role: "user", text: "q", at: iso(1) },
+      { id: "a_9", role: "assistant", text: "part", at: iso(2) },
+    ]);
+    expect(texts(s)).toEqual(["user:q", "assistant:part"]);
+  });
+});
+
+describe("errorText", () => {
+  it("shows a budget reset time in the reader's time zone instead of raw ISO", () => {
+    const text = errorText("budget_exceeded", "You have used today's 200,000 tokens. Your budget resets at 2026-11-28T00:00:00.000Z.");
+    expect(text).not.toContain("2026-11-28T00:00:00.000Z");
+    expect(text).toMatch(/resets at .+\./);
+  });
+  it("adds when a budget resets if the server did not say", () => {
+    expect(errorText("budget_exceeded", "Budget used up.")).toContain("midnight UTC");
   });
 });
 

@@ -34,6 +34,8 @@ export interface ChatMessage {
   state: MessageState;
   /** Server time, epoch ms. */
   at?: number;
+  /** For display only: when this tab saw a live reply finish (live replies carry no `at`). */
+  shownAt?: number;
   /** Local creation order; older history pages get lower (negative) numbers. */
   seq: number;
   /** user: its own id; reply: the id of the message it answers, when known. */
@@ -75,6 +77,15 @@ function normaliseImages(images: HistoryMessage["images"]): ImageRef[] {
     else if (img && typeof img.url === "string") out.push({ url: img.url, alt: typeof img.alt === "string" ? img.alt : "Generated image" });
   }
   return out;
+}
+
+/** How a stored reply ended (the Worker's `status` of a history message), as display state. */
+function storedEnd(status: string | undefined): Pick<ChatMessage, "error"> & { state?: MessageState } {
+  if (status === "cancelled") return { state: "cancelled" };
+  if (status === "interrupted" || status === "error") {
+    return { state: "error", error: { code: status, message: "This reply did not finish; what arrived is shown." } };
+  }
+  return {};
 }
 
 export class ChatStore {
@@ -234,11 +245,12 @@ export class ChatStore {
         this.live.delete(frame.id);
         const r = this.byKey.get(replyKey(frame.id));
         this.upsertReply(frame.id, {
-          state: r?.cancelRequested ? "cancelled" : "done",
+          state: r?.cancelRequested || frame.status === "cancelled" ? "cancelled" : "done",
           serverId: frame.messageId,
           via: frame.via,
           usage: frame.usage,
           activity: undefined,
+          shownAt: Date.now(),
         });
         if (frame.messageId) this.alias.set(frame.messageId, replyKey(frame.id));
         this.acknowledge(frame.id);
@@ -253,6 +265,10 @@ export class ChatStore {
           this.upsertReply(frame.id, { state: "cancelled", activity: undefined });
         } else {
           this.upsertReply(frame.id, { state: "error", error: { code: frame.code, message: frame.message }, activity: undefined });
+        }
+        if (frame.messageId) {
+          this.alias.set(frame.messageId, replyKey(frame.id));
+          this.patch(this.byKey.get(replyKey(frame.id))!, { serverId: frame.messageId });
         }
         // Refused before it was stored: don't send it again on reconnect.
         if (u && u.state === "sending") this.patch(u, { state: "failed" });
@@ -304,12 +320,14 @@ export class ChatStore {
         this.patch(existing, { serverId: m.id });
       } else {
         const images = normaliseImages(m.images);
+        const ended = storedEnd(m.status);
         this.upsert(
           key,
           {
             role: "assistant",
             text,
-            state: existing?.state === "cancelled" || existing?.state === "error" ? existing.state : "done",
+            state: ended.state ?? (existing?.state === "cancelled" || existing?.state === "error" ? existing.state : "done"),
+            error: ended.error ?? existing?.error,
             clientId,
             serverId: m.id,
             at,

@@ -350,17 +350,21 @@ function activityLabel(m: ChatMessage): string {
   return ACTIVITY_LABELS[a.status] ?? (a.detail || "Working…");
 }
 
-/** Error text for a message; a budget error says when the budget resets if the server said. */
+/**
+ * Error text for a message. A budget error says when the budget resets: an ISO time in the
+ * server's message is shown in the reader's own time zone; without one, midnight UTC is said.
+ */
 export function errorText(code: string, message: string): string {
-  if (code === "budget_exceeded" && !/reset/i.test(message)) {
-    return `${message} Your daily budget resets at midnight UTC.`;
-  }
-  return message;
+  if (code !== "budget_exceeded") return message;
+  const iso = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z/;
+  const match = iso.exec(message);
+  if (match) return message.replace(match[0], formatDateTime(match[0]));
+  return /reset/i.test(message) ? message : `${message} Your daily budget resets at midnight UTC.`;
 }
 
 function metaParts(m: ChatMessage): Node[] {
   const parts: Node[] = [];
-  const at = toMs(m.at);
+  const at = toMs(m.at) ?? m.shownAt;
   if (at !== undefined) parts.push(h("time", { datetime: new Date(at).toISOString(), title: formatDateTime(at) }, formatClock(at)));
   if (m.role === "user") {
     if (m.state === "sending") parts.push(h("span", { class: "msg-flag" }, "Sending…"));

@@ -105,7 +105,7 @@ function newUser(email) {
       ["USER.md", seedFile("USER.md", "# User\n\nLikes running in the morning. Lives in Lisbon.\n", 2)],
       ["MEMORY.md", seedFile("MEMORY.md", "")],
     ]),
-    messages: seedMessages(),
+    messages: email.startsWith("new") ? [] : seedMessages(),
     replies: new Map(),
     sockets: new Set(),
     fly: { state: "none", step: null, attempts: 0, nextRetryAt: null, lastError: null },
@@ -245,14 +245,14 @@ export async function startFakeServer({ port = 8788, publicDir = DEFAULT_PUBLIC,
       if (/image/i.test(text)) broadcast(user, { type: "image", id, url: `/api/images/img-${id.slice(0, 8)}`, alt: "A feather drawn in ink" });
       r.done = true;
       r.messageId = `m${user.msgCounter++}`;
-      user.messages.push({ id: r.messageId, role: "assistant", text: r.text, at: now(), via: "bedrock", ...(/image/i.test(text) ? { images: [{ url: `/api/images/img-${id.slice(0, 8)}`, alt: "A feather drawn in ink" }] } : {}) });
+      user.messages.push({ id: r.messageId, role: "assistant", text: r.text, at: now(), via: "bedrock", replyTo: id, status: r.cancelled ? "cancelled" : "done", ...(/image/i.test(text) ? { images: [{ url: `/api/images/img-${id.slice(0, 8)}`, alt: "A feather drawn in ink" }] } : {}) });
       const usage = { inputTokens: 1200, outputTokens: Math.ceil(r.text.length / 4), cacheReadTokens: 9000, cacheWriteTokens: 300, costUsd: 0.0123 };
       const today = user.usage[user.usage.length - 1];
       today.inputTokens += usage.inputTokens;
       today.outputTokens += usage.outputTokens;
       today.cacheReadTokens += usage.cacheReadTokens;
       today.costUsd = +(today.costUsd + usage.costUsd).toFixed(4);
-      broadcast(user, { type: "done", id, messageId: r.messageId, via: "bedrock", usage });
+      broadcast(user, { type: "done", id, messageId: r.messageId, via: "bedrock", usage, ...(r.cancelled ? { status: "cancelled" } : {}) });
     };
     const step = () => {
       if (r.cancelled) return finish();
@@ -353,11 +353,10 @@ export async function startFakeServer({ port = 8788, publicDir = DEFAULT_PUBLIC,
       const file = user.files.get(name);
       if (wf[2]) {
         if (!file) return fail(res, 404, "not_found", `${name} does not exist.`);
-        if (wf[3]) {
-          const v = file.history.find((h) => h.version === Number(wf[3]));
-          return v ? send(res, 200, v.text, { "Content-Type": "text/markdown; charset=utf-8" }) : fail(res, 404, "not_found", "No such version.");
-        }
-        const versions = [...file.history].reverse().map(({ version, sha256: s, size, updatedAt }) => ({ version, sha256: s, size, updatedAt }));
+        if (wf[3]) return fail(res, 404, "not_found", "No such route: versions come with their content.");
+        // Like the Worker: newest first, the current version included, content inline.
+        const all = [...file.history, { version: file.version, text: file.text, sha256: file.sha256, size: Buffer.byteLength(file.text), updatedAt: file.updatedAt }];
+        const versions = all.reverse().map(({ version, text, sha256: s, size, updatedAt }) => ({ name, version, sha256: s, size, updatedAt, content: text, deleted: false, source: version === 1 ? "starter" : "user" }));
         return send(res, 200, { versions });
       }
       if (m === "GET") {

@@ -137,15 +137,20 @@ async function signOut(message?: string): Promise<void> {
     });
     if (!ok) return;
   }
+  teardown();
+  clearCredentials();
+  creds = null;
+  showSignIn(message);
+}
+
+/** Forgets everything about the signed-in user: socket, conversation, images, panels. */
+function teardown(): void {
   socket.stop();
   store.clear();
   images.clear();
   chatView.reset();
   workspaceView.reset();
   statusView.reset();
-  clearCredentials();
-  creds = null;
-  showSignIn(message);
 }
 
 // ---- sign-in ----
@@ -229,7 +234,10 @@ byId("signout-button").addEventListener("click", () => void signOut());
 
 // A sign-in link opened while the page is already open (same tab, hash change only).
 window.addEventListener("hashchange", () => {
-  if (location.hash.includes("token=")) void boot();
+  if (!location.hash.includes("token=")) return;
+  if (phase === "app") teardown(); // the link may be for someone else
+  phase = "boot";
+  void boot();
 });
 
 // ---- chat ----

@@ -19,7 +19,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const shots = join(root, "screenshots");
 await mkdir(shots, { recursive: true });
 
-const server = await startFakeServer({ port: 0, quiet: true });
+// The CSP the Worker should send (blob: images for the authenticated image fetch), and a second
+// server with exactly `default-src 'self'` to check the canvas fallback.
+const server = await startFakeServer({ port: 0, quiet: true, csp: "default-src 'self'; img-src 'self' blob:" });
+const strictServer = await startFakeServer({ port: 0, quiet: true, csp: "default-src 'self'" });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
@@ -45,8 +48,8 @@ async function newPage(viewport, colorScheme = "light") {
   return page;
 }
 
-async function signIn(page, email) {
-  await page.goto(server.url);
+async function signIn(page, email, base = server.url) {
+  await page.goto(base);
   await page.locator("#signin-email").fill(email);
   await page.locator("#signin-submit").click();
   await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 10_000 });
@@ -150,7 +153,7 @@ try {
   // Versions.
   await page.locator("#editor-versions-toggle").click();
   await page.locator(".version-item").first().waitFor();
-  await page.locator(".version-item button").first().click();
+  await page.locator(".version-item button").nth(1).click(); // the first is the current version
   await page.locator(".version-preview").waitFor();
   await page.screenshot({ path: join(shots, "desktop-versions.png") });
   await page.locator("#editor-versions-toggle").click();
@@ -169,7 +172,7 @@ try {
   await page.locator("#new-file-button").click();
   await page.locator("#new-file-name").fill("bad name");
   await page.locator("#new-file-name").press("Enter");
-  check((await page.locator("#new-file-error").textContent()).includes("capital"), "a bad file name shows the rule");
+  check((await page.locator("#new-file-error").textContent()).includes("not a valid name") && (await page.locator("#new-file-rule").textContent()).includes("capital"), "a bad file name is refused, with the rule shown");
   await page.screenshot({ path: join(shots, "desktop-workspace.png") });
 
   // Status: provision and watch the steps.
@@ -184,9 +187,23 @@ try {
   await page.locator("#telegram-link").waitFor();
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(shots, "desktop-status-ready.png") });
+  await page.locator("#panel-status").evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await page.waitForTimeout(3500); // let the toasts go
+  await page.screenshot({ path: join(shots, "desktop-usage.png") });
+  check((await page.locator("#usage-cost").textContent()).startsWith("$"), "today's cost is shown");
   check(true, "provisioning reaches ready and a pool bot is claimed");
 
-  check(page.consoleErrors.length === 0, `no console errors or CSP violations (${page.consoleErrors.join(" | ")})`);
+  // The 412 of the conflict check is logged by Chromium as a failed resource: expected.
+  const unexpected = page.consoleErrors.filter((e) => !/status of 412/.test(e));
+  check(unexpected.length === 0, `no console errors or CSP violations (${unexpected.join(" | ")})`);
+
+  // Under exactly `default-src 'self'`, images fall back to a canvas.
+  const strict = await newPage({ width: 1280, height: 800 });
+  await signIn(strict, "paid.strict@example.com", strictServer.url);
+  await strict.locator("#message-input").fill("an image please");
+  await strict.locator("#message-input").press("Enter");
+  await strict.locator(".msg-image canvas").waitFor({ timeout: 15_000 });
+  check(true, "under a strict CSP a generated image is drawn on a canvas");
 
   // Dark mode.
   const dark = await newPage({ width: 1280, height: 800 }, "dark");
@@ -196,6 +213,16 @@ try {
   await dark.locator('#messages > li[data-role="assistant"]').last().and(dark.locator('[data-state="done"]')).waitFor({ timeout: 15_000 });
   await dark.waitForTimeout(300);
   await dark.screenshot({ path: join(shots, "desktop-dark.png") });
+
+  // A new user: the empty state.
+  const fresh = await newPage({ width: 1280, height: 800 });
+  await fresh.goto(server.url);
+  await fresh.locator("#signin-email").fill("new.person@example.com");
+  await fresh.locator("#signin-submit").click();
+  await fresh.locator('#chat-empty[data-loading="false"]').waitFor();
+  await fresh.waitForTimeout(300);
+  await fresh.screenshot({ path: join(shots, "desktop-empty.png") });
+  check(await fresh.locator(".chip").first().isVisible(), "a new user sees suggestions");
 
   // Free tier: provisioning explained.
   const free = await newPage({ width: 1280, height: 800 });
@@ -236,6 +263,8 @@ try {
   await phone.locator("#nav-status").click();
   check(await phone.locator("#panel-status").isVisible(), "the Status tab shows the status panel");
   await phone.screenshot({ path: join(shots, "phone-status.png"), fullPage: false });
+  await phone.locator("#panel-status").evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await phone.screenshot({ path: join(shots, "phone-usage.png") });
   await phone.locator("#nav-workspace").click();
   await phone.locator('#workspace-files [data-file="USER.md"]').click();
   await phone.locator("#editor-text").waitFor();
@@ -249,6 +278,7 @@ try {
 } finally {
   await browser.close();
   await server.close();
+  await strictServer.close();
 }
 
 console.log(failures ? `\n${failures} check(s) failed` : "\nall checks passed");

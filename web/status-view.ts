@@ -262,11 +262,12 @@ export class StatusView {
     const canProvision = state === "none" || state === "failed";
     this.provisionBtn.hidden = !canProvision && state !== undefined;
     this.provisionBtn.textContent = state === "failed" ? "Try again" : "Set up container";
-    this.provisionBtn.disabled = !this.isPaid || !canProvision;
+    // An unknown tier (profile unavailable) leaves the decision to the server.
+    this.provisionBtn.disabled = this.me?.tier === "free" || !canProvision;
     this.syncBtn.hidden = state !== "ready";
     this.deleteBtn.hidden = !(state === "ready" || state === "failed" || state === "provisioning");
     body.push(this.flyActions);
-    if (!this.isPaid && (canProvision || !state) && this.me) {
+    if (this.me?.tier === "free" && (canProvision || !state)) {
       body.push(h("p", { class: "field-hint", id: "fly-paid-note" }, "Your own container is part of the paid plan. Free accounts chat with Claude directly."));
     }
     setChildren(this.flyBody, body);
@@ -354,7 +355,14 @@ export class StatusView {
         link
           ? h("p", null, h("a", { class: "btn btn--primary btn--small", id: "telegram-link", href: link, target: "_blank", rel: "noopener noreferrer" }, "Open in Telegram", icon("external", "icon icon--small")))
           : null,
-        h("p", { class: "field-hint" }, t?.linked ? "Your Telegram chat is connected." : "Open the link and press Start: that connects your Telegram chat to your companion."),
+        h(
+          "p",
+          { class: "field-hint", id: "telegram-hint" },
+          t?.ownerBound || t?.linked
+            ? "Your Telegram chat is connected."
+            : "Open the link and press Start: that connects your Telegram chat to your companion.",
+          t?.fromPool ? " This bot comes from the shared pool." : "",
+        ),
         h("div", { class: "card-actions" }, this.tgReleaseBtn),
       );
     } else {

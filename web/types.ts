@@ -49,9 +49,10 @@ export interface TelegramStatus {
   claimed?: boolean;
   botUsername?: string | null;
   linkUrl?: string | null;
-  /** Whether an owner chat has redeemed the link code (optional; not in API.md). */
+  /** Whether an owner chat has redeemed the link code (`ownerBound` in the Worker; optional). */
+  ownerBound?: boolean;
   linked?: boolean;
-  pool?: boolean;
+  fromPool?: boolean;
 }
 
 export interface Usage {
@@ -97,9 +98,12 @@ export interface FileVersion {
   size?: number;
   sha256?: string;
   updatedAt?: string | number;
-  /** Some servers inline the content of a version; used when present. */
+  /** The Worker inlines each version's content (null for a version that recorded a deletion). */
+  content?: string | null;
   text?: string;
-  content?: string;
+  deleted?: boolean;
+  /** Who made it: "user" | "tool" | "container" | "restore" | "starter" (optional). */
+  source?: string;
 }
 
 export interface ImageRef {
@@ -116,6 +120,8 @@ export interface HistoryMessage {
   images?: (ImageRef | string)[];
   /** Optional: the id of the user message an assistant message answers (not in API.md). */
   replyTo?: string;
+  /** Optional: how a stored reply ended ("streaming" | "done" | "interrupted" | "cancelled" | "error"). */
+  status?: string;
 }
 
 // ---- WebSocket frames (API.md, "Web chat over WebSocket") ----
@@ -162,12 +168,16 @@ export interface DoneFrame {
   messageId?: string;
   via?: string;
   usage?: Usage;
+  /** "cancelled" when the reply was stopped (optional). */
+  status?: string;
 }
 export interface ErrorFrame {
   type: "error";
   id?: string;
   code: string;
   message: string;
+  /** The stored reply's id, when the error ends a reply that was stored (optional). */
+  messageId?: string;
   /** Optional extras a server may add to budget errors. */
   resetAt?: string | number;
   retryAfter?: number;

@@ -6,6 +6,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   root: fileURLToPath(new URL(".", import.meta.url)),
+  // Keep Vite's cache with the project's other caches rather than in a web/node_modules.
+  cacheDir: fileURLToPath(new URL("../node_modules/.vite-web", import.meta.url)),
   test: {
     include: ["**/*.test.ts"],
     exclude: ["**/node_modules/**"],

@@ -284,9 +284,15 @@ export class WorkspaceView {
     this.showEditor();
     this.updateEditorState();
     this.renderList();
-    this.textarea.focus();
-    this.textarea.setSelectionRange(0, 0);
     this.textarea.scrollTop = 0;
+    // With a mouse or keyboard, start typing at once; on touch screens don't pop up the keyboard.
+    if (matchMedia("(pointer: fine)").matches) {
+      this.textarea.focus();
+      this.textarea.setSelectionRange(0, 0);
+    } else {
+      this.title.setAttribute("tabindex", "-1");
+      this.title.focus();
+    }
   }
 
   private async reloadOpen(note?: string): Promise<void> {
@@ -341,8 +347,7 @@ export class WorkspaceView {
       const res = await this.api.putFile(o.name, text, overwrite ? {} : o.isNew ? { create: true } : { ifMatch: o.etag });
       o.saved = text;
       o.isNew = false;
-      if (res.sha256) o.etag = `"${res.sha256}"`;
-      else o.etag = (await this.api.getFile(o.name)).etag;
+      o.etag = res.etag ?? (await this.api.getFile(o.name)).etag;
       this.hideBanner();
       toast(`Saved ${o.name}${res.version ? ` (version ${res.version})` : ""}.`, "success");
       void this.load().then(() => this.updateEditorState());
@@ -491,17 +496,19 @@ export class WorkspaceView {
       setChildren(this.versionsPanel, title, h("p", { class: "muted" }, "No earlier versions yet. Each save keeps the previous one here."));
       return;
     }
+    // The Worker lists the current version too: it is labelled, and viewing it offers no restore.
+    const current = this.files.find((f) => f.name === o.name)?.version;
     const list = h(
       "ul",
       { class: "version-list" },
       versions.map((v) => {
-        const view = h("button", { type: "button", class: "btn btn--ghost btn--small" }, "View");
+        const view = h("button", { type: "button", class: "btn btn--ghost btn--small", "aria-label": `View version ${v.version}` }, "View");
         view.addEventListener("click", () => void this.viewVersion(o, v, versions));
         return h(
           "li",
           { class: "version-item" },
-          h("span", { class: "version-name" }, `Version ${v.version}`),
-          h("span", { class: "version-meta" }, `${formatBytes(v.size)} · ${formatRelative(v.updatedAt)}`),
+          h("span", { class: "version-name" }, `Version ${v.version}`, v.version === current ? h("span", { class: "badge badge--accent version-current" }, "current") : null),
+          h("span", { class: "version-meta" }, versionMeta(v)),
           view,
         );
       }),
@@ -519,15 +526,16 @@ export class WorkspaceView {
       return;
     }
     const back = h("button", { type: "button", class: "btn btn--ghost btn--small" }, icon("back"), "All versions");
-    const restore = h("button", { type: "button", class: "btn btn--primary btn--small" }, "Restore this version");
+    const isCurrent = v.version === this.files.find((f) => f.name === o.name)?.version;
+    const restore = h("button", { type: "button", class: "btn btn--primary btn--small", hidden: v.deleted === true || isCurrent }, "Restore this version");
     back.addEventListener("click", () => this.renderVersions(o, all));
     restore.addEventListener("click", () => void this.restore(o, v, text));
     setChildren(
       this.versionsPanel,
       h("div", { class: "version-head" }, back, h("h3", { class: "versions-title" }, `Version ${v.version}`), restore),
-      h("pre", { class: "version-preview", tabindex: "0", "aria-label": `Contents of version ${v.version}` }, text || "(empty)"),
+      h("pre", { class: "version-preview", tabindex: "0", "aria-label": `Contents of version ${v.version}` }, v.deleted ? "(the file was deleted in this version)" : text || "(empty)"),
     );
-    restore.focus();
+    (restore.hidden ? back : restore).focus();
   }
 
   /** Restoring = saving the old text as a new version (API.md: each version restorable by PUT). */
@@ -546,6 +554,20 @@ export class WorkspaceView {
     this.updateEditorState();
     await this.save();
   }
+}
+
+const SOURCE_LABELS: Record<string, string> = {
+  user: "by you",
+  tool: "by your companion",
+  container: "by your container",
+  restore: "restored",
+  starter: "starter text",
+};
+
+function versionMeta(v: FileVersion): string {
+  const parts = [v.deleted ? "deleted" : formatBytes(v.size), formatRelative(v.updatedAt)];
+  if (v.source && SOURCE_LABELS[v.source]) parts.push(SOURCE_LABELS[v.source]!);
+  return parts.join(" · ");
 }
 
 function fileMeta(f: WorkspaceFile): string {

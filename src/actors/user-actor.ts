@@ -82,7 +82,7 @@ export class UserActor extends DurableObject<Env> {
       userId: () => this.requireProfile().userId,
       tier: () => this.requireProfile().tier,
       broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
-      telegramSecrets: async () => null,
+      telegramSecrets: () => this.telegram.secrets(),
       publicUrl: () => this.config.publicUrl ?? "http://127.0.0.1:8787",
     });
     this.fly.defineJobs();
@@ -373,7 +373,7 @@ export class UserActor extends DurableObject<Env> {
 
   private async describeMe(): Promise<Me> {
     const fly = this.fly.state() === "none" ? { state: "none" as const } : await this.fly.status();
-    return buildMe(this.requireProfile(), this.sql, { mode: this.route(), fly });
+    return buildMe(this.requireProfile(), this.sql, { mode: this.route(), fly, telegram: this.telegram.status() });
   }
 
   private helloFrame(): ChatFrame & Record<string, unknown> {
@@ -402,8 +402,9 @@ export class UserActor extends DurableObject<Env> {
 
   private onWorkspaceChange(change: WorkspaceChange): void {
     this.sockets.broadcast({ type: "workspace", name: change.name, sha256: change.sha256, version: change.version });
-    // The container gets every change except its own write-back (it has that file already).
-    if (change.source !== "container" && change.source !== "starter") this.ctx.waitUntil(this.fly.onWorkspaceChanged());
+    // Container write-backs sync too: a machine that stops loses its disk and boots from the secrets
+    // (the sync recognises the container's own change and updates only the secret, no reboot).
+    if (change.source !== "starter") this.ctx.waitUntil(this.fly.onWorkspaceChanged());
   }
 }
 

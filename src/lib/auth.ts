@@ -10,6 +10,7 @@ import { SignJWT, jwtVerify, createRemoteJWKSet, errors as joseErrors, type JWTP
 import { HttpError } from "./errors.ts";
 import { hmacSha256Hex, timingSafeEqualStr } from "./crypto.ts";
 import { requireSecret } from "./config.ts";
+import { noteUser } from "./request-log.ts";
 
 export const TOKEN_AUDIENCE = "soulprint";
 export const DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
@@ -61,7 +62,9 @@ const unauthorized = (message: string) => new HttpError(401, "unauthorized", mes
 /** Authenticates a user request from its Authorization header. */
 export async function authenticate(request: Request, env: Env): Promise<Identity> {
   const header = request.headers.get("authorization") ?? "";
-  return authenticateHeader(header, env);
+  const who = await authenticateHeader(header, env);
+  noteUser(request, who.userId);
+  return who;
 }
 
 export async function authenticateHeader(header: string, env: Env): Promise<Identity> {

@@ -5,11 +5,14 @@ import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
 import { ticketUserId } from "../lib/tickets.ts";
+import { clientIp, enforceLimit } from "../lib/rate-limit.ts";
 import { IMAGE_ID_PATTERN, imageKey } from "../lib/chat/tools.ts";
 
 export function chatRoutes(router: AppRouter): void {
   router.post("/api/chat/ticket", async (request, env) => {
+    await enforceLimit(env.RATE_LIMIT_IP, `ticket:${clientIp(request)}`, "connection tickets");
     const who = await authenticate(request, env);
+    await enforceLimit(env.RATE_LIMIT_USER, `ticket:${who.userId}`, "connection tickets");
     return json(await unwrap(userActor(env, who.userId).chatTicket(who)), 201);
   });
 
@@ -18,6 +21,7 @@ export function chatRoutes(router: AppRouter): void {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       throw new HttpError(426, "upgrade_required", "GET /api/chat is the WebSocket endpoint: connect with a WebSocket client.", { upgrade: "websocket" });
     }
+    await enforceLimit(env.RATE_LIMIT_IP, `ws:${clientIp(request)}`, "connection attempts");
     const ticket = new URL(request.url).searchParams.get("ticket");
     // A fresh request carries only what the object needs: never the caller's own x-soulprint-* headers.
     const headers = new Headers({ upgrade: "websocket" });
@@ -37,6 +41,7 @@ export function chatRoutes(router: AppRouter): void {
 
   router.post("/api/chat", async (request, env) => {
     const who = await authenticate(request, env);
+    await enforceLimit(env.RATE_LIMIT_USER, `chat:${who.userId}`, "messages");
     const body = await readJsonObject(request, 160 * 1024);
     const input = { id: body.id, text: body.text };
     const actor = userActor(env, who.userId);

@@ -6,6 +6,8 @@ import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 import { MAX_UPDATE_BYTES } from "../lib/telegram/telegram-service.ts";
+import { isWebhookSecretFor } from "../lib/telegram/webhook-secret.ts";
+import { requireSecret } from "../lib/config.ts";
 
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";
 const unauthorizedWebhook = () => new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
@@ -28,12 +30,13 @@ export function telegramRoutes(router: AppRouter): void {
     return new Response(null, { status: 204 });
   });
 
-  // Telegram's delivery: no user token; the per-bot secret is the credential. The object only
-  // stores the update and schedules its job, so this answers in milliseconds whatever the reply takes.
+  // Telegram's delivery: no user token; the per-bot secret is the credential, checked here (forged
+  // ones never reach an object) and again by the object (a released bot's secret is refused). The
+  // object only stores the update and schedules its job: this answers in milliseconds.
   router.post("/telegram/webhook/:userId", async (request, env) => {
     const userId = request.params.userId ?? "";
     const secret = request.headers.get(SECRET_HEADER);
-    if (!USER_ID_PATTERN.test(userId) || !secret || secret.length > 256) throw unauthorizedWebhook();
+    if (!USER_ID_PATTERN.test(userId) || !secret || !(await isWebhookSecretFor(requireSecret(env, "ENCRYPTION_KEY"), userId, secret))) throw unauthorizedWebhook();
     let update: unknown;
     try {
       update = JSON.parse(await readText(request, MAX_UPDATE_BYTES));

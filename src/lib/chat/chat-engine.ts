@@ -119,7 +119,9 @@ export class ChatEngine {
     }
     const existing = this.host.history.findUserMessage(clientId);
     const stored = existing ? this.host.history.findReplyTo(clientId) : null;
-    if (existing && stored && !(stored.status === "error" && stored.text === "")) {
+    // A reply that produced nothing (failed, or cut off before its first piece) is generated again.
+    const producedNothing = stored !== null && stored.text === "" && stored.images.length === 0 && (stored.status === "error" || stored.status === "interrupted");
+    if (existing && stored && !producedNothing) {
       const result: ReplyResult = { id: clientId, messageId: stored.id, text: stored.text, via: stored.via ?? "bedrock", status: stored.status, usage: stored.usage, images: stored.images };
       const target = listener ?? replayTo;
       if (target) for (const frame of replayFrames(result)) target(frame);

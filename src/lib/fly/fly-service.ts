@@ -1,30 +1,23 @@
 /**
  * The Fly part of a user's object: the facade the actor calls (status, provision, sync, delete,
- * the workspace and Telegram hooks, the gateway token) and the four jobs it runs on the object's
- * scheduler. All work that changes Fly runs one piece at a time (`exclusive`), whether it came
+ * the workspace and Telegram hooks, the gateway token). Its jobs live in fly-jobs.ts. All work that changes Fly runs one piece at a time (`exclusive`), whether it came
  * from the alarm or from a request, so a sync never races a delete.
  */
 import { HttpError, logSafe, UnreachableError, UpstreamError } from "../errors.ts";
 import { requireSecret } from "../config.ts";
 import { encryptSecret, randomToken, timingSafeEqualStr } from "../crypto.ts";
-import type { JobDefinition, JobOutcome, JobRun } from "../jobs.ts";
 import { FlyContext, StaleRunError, type FlyHost } from "./fly-context.ts";
+import { FLY_JOBS, FlyJobs } from "./fly-jobs.ts";
 import { loadFlyTuning, type FlyTuning } from "./fly-settings.ts";
 import type { FlyState } from "./fly-store.ts";
-import { isLive, isProvisionStep, nextStep, Provisioner, ProvisionRefusedError, type ProvisionStep } from "./provisioner.ts";
 import { isAgentMachine } from "./machine-config.ts";
+import { isLive, isProvisionStep, Provisioner, type ProvisionStep } from "./provisioner.ts";
 import { AppGoneError, Syncer, type SyncResult } from "./sync.ts";
 
 export type { FlyHost } from "./fly-context.ts";
+export { FLY_JOBS } from "./fly-jobs.ts";
 export type { FlyState } from "./fly-store.ts";
 
-/** The job kinds this service runs on the object's scheduler. */
-export const FLY_JOBS = {
-  provision: "fly_provision",
-  sync: "fly_sync",
-  reconcile: "fly_reconcile",
-  delete: "fly_delete",
-} as const;
 
 /** `GET /api/fly/status` (API.md). */
 export interface FlyStatus {
@@ -49,8 +42,7 @@ export interface FlyServiceOptions {
 export class FlyService {
   readonly tuning: FlyTuning;
   private readonly ctx: FlyContext;
-  private readonly provisioner: Provisioner;
-  private readonly syncer: Syncer;
+  private readonly jobs: FlyJobs;
   private queue: Promise<unknown> = Promise.resolve();
   private machinesFetchedAt = 0;
   private machinesFetch: Promise<void> | null = null;
@@ -61,56 +53,12 @@ export class FlyService {
   ) {
     this.tuning = { ...loadFlyTuning(host.env), ...options.tuning };
     this.ctx = new FlyContext(host, this.tuning, options.fetch);
-    this.provisioner = new Provisioner(this.ctx);
-    this.syncer = new Syncer(this.ctx);
+    this.jobs = new FlyJobs(this.ctx, new Provisioner(this.ctx), new Syncer(this.ctx));
   }
 
   /** Job kinds this service runs on the scheduler: fly_provision, fly_sync, fly_reconcile, fly_delete. */
   defineJobs(): void {
-    const tuning = this.tuning;
-    // Getters, so adjusting `tuning` on a live instance (tests) changes attempts and backoff too.
-    const tuned = (maxKey: "provisionMaxAttempts" | "syncMaxAttempts" | "deleteMaxAttempts", def: Pick<JobDefinition, "run" | "onGiveUp">): JobDefinition => ({
-      ...def,
-      get maxAttempts() {
-        return tuning[maxKey];
-      },
-      get backoffBaseMs() {
-        return tuning.jobBackoffBaseMs;
-      },
-      get backoffCapMs() {
-        return tuning.jobBackoffCapMs;
-      },
-    });
-    const jobs = this.host.jobs;
-    jobs.define(
-      FLY_JOBS.provision,
-      tuned("provisionMaxAttempts", {
-        run: (job) => this.exclusive(() => this.runProvisionStep(job)),
-        onGiveUp: (_job, error) => this.giveUpProvisioning(error),
-      }),
-    );
-    jobs.define(
-      FLY_JOBS.sync,
-      tuned("syncMaxAttempts", {
-        run: () => this.exclusive(() => this.runSync()).then(() => undefined),
-        // The periodic reconcile sends whatever the sync could not.
-        onGiveUp: (_job, error) => console.warn(JSON.stringify({ event: "fly_sync_gave_up", error: logSafe(error) })),
-      }),
-    );
-    jobs.define(
-      FLY_JOBS.reconcile,
-      tuned("syncMaxAttempts", {
-        run: () => this.exclusive(() => this.runReconcile()),
-        onGiveUp: () => jobs.schedule(FLY_JOBS.reconcile, tuning.reconcileEveryMs),
-      }),
-    );
-    jobs.define(
-      FLY_JOBS.delete,
-      tuned("deleteMaxAttempts", {
-        run: () => this.exclusive(() => this.runDelete()),
-        onGiveUp: (_job, error) => this.giveUpDeleting(error),
-      }),
-    );
+    this.jobs.define((work) => this.exclusive(work));
   }
 
   state(): FlyState {
@@ -209,7 +157,7 @@ export class FlyService {
     }
     if (record.state === "provisioning") return { queued: true, status: await this.status() };
     try {
-      return await this.exclusive(() => this.runSync());
+      return await this.exclusive(() => this.jobs.runSync());
     } catch (err) {
       // Fly is busy or away: the job retries with backoff, and the caller gets a 202.
       if (err instanceof UpstreamError || err instanceof UnreachableError || err instanceof StaleRunError || err instanceof AppGoneError) {
@@ -249,138 +197,8 @@ export class FlyService {
     return this.exclusive(async () => {
       const record = this.ctx.store.read();
       if (record.state !== "ready" || !record.app) return [];
-      return this.reconcileApp(record.app, record.epoch);
+      return this.jobs.reconcileApp(record.app, record.epoch);
     });
-  }
-
-  // --- jobs ---
-
-  private async runProvisionStep(job: JobRun): Promise<JobOutcome> {
-    const record = this.ctx.store.read();
-    if (record.state !== "provisioning") return; // a delete won, or it is done
-    const step: ProvisionStep = isProvisionStep(record.step) ? record.step : "create_app";
-    try {
-      await this.provisioner.run(step, record.epoch, job.attempts);
-      this.ctx.assertEpoch(record.epoch);
-    } catch (err) {
-      if (err instanceof StaleRunError || this.ctx.store.read().epoch !== record.epoch) return;
-      if (err instanceof ProvisionRefusedError) {
-        this.host.jobs.cancel(FLY_JOBS.provision);
-        this.fail(err.message);
-        return;
-      }
-      this.ctx.store.patch({ lastError: describe(err) });
-      this.ctx.progress(`${step} failed, retrying: ${describe(err)}`);
-      throw err;
-    }
-    const next = nextStep(step);
-    if (next) {
-      this.ctx.store.patch({ step: next, lastError: null });
-      this.ctx.progress();
-      return { rerunInMs: 0 };
-    }
-    this.ctx.store.patch({ state: "ready", step: null, lastError: null });
-    this.ctx.progress();
-    // Whatever changed while provisioning, and the periodic drift check from now on.
-    await this.host.jobs.schedule(FLY_JOBS.sync, 0);
-    await this.host.jobs.schedule(FLY_JOBS.reconcile, this.tuning.reconcileEveryMs, undefined, "replace");
-  }
-
-  private async giveUpProvisioning(error: unknown): Promise<void> {
-    if (this.ctx.store.read().state !== "provisioning") return;
-    this.fail(describe(error));
-  }
-
-  private fail(message: string): void {
-    this.ctx.store.patch({ state: "failed", lastError: message });
-    this.ctx.progress(message);
-  }
-
-  private async runSync(): Promise<SyncResult> {
-    const record = this.ctx.store.read();
-    if (record.state !== "ready" || !record.app) return { changed: [], machinesUpdated: 0 };
-    try {
-      const result = await this.syncer.sync(record.app, record.epoch);
-      if (result.changed.length > 0 || result.machinesUpdated > 0) this.ctx.progress(`synced ${result.changed.join(", ") || "settings"}`);
-      return result;
-    } catch (err) {
-      if (err instanceof StaleRunError) return { changed: [], machinesUpdated: 0 };
-      if (err instanceof AppGoneError) {
-        await this.reprovisionGoneApp();
-        return { changed: [], machinesUpdated: 0 };
-      }
-      throw err;
-    }
-  }
-
-  private async runReconcile(): Promise<JobOutcome> {
-    const record = this.ctx.store.read();
-    if (record.state !== "ready" || !record.app) return;
-    await this.reconcileApp(record.app, record.epoch);
-    return { rerunInMs: this.tuning.reconcileEveryMs };
-  }
-
-  private async reconcileApp(app: string, epoch: number): Promise<string[]> {
-    try {
-      const repaired = await this.syncer.reconcile(app, epoch);
-      if (repaired.length > 0) {
-        console.log(JSON.stringify({ event: "fly_reconciled", repaired }));
-        this.ctx.progress(`repaired ${repaired.join(", ")}`);
-      }
-      return repaired;
-    } catch (err) {
-      if (err instanceof StaleRunError) return [];
-      if (err instanceof AppGoneError) {
-        await this.reprovisionGoneApp();
-        return ["app:gone"];
-      }
-      throw err;
-    }
-  }
-
-  /** The app vanished behind our back (deleted by hand): build it again from the first step. */
-  private async reprovisionGoneApp(): Promise<void> {
-    const record = this.ctx.store.read();
-    this.ctx.store.refreshMachines([]);
-    this.ctx.store.forgetSecrets();
-    this.ctx.store.patch({ state: "provisioning", step: "create_app", secretsVersion: null, lastError: "The Fly app was gone; building it again.", epoch: record.epoch + 1 });
-    this.host.jobs.cancel(FLY_JOBS.reconcile);
-    await this.host.jobs.schedule(FLY_JOBS.provision, 0);
-    this.ctx.progress();
-  }
-
-  private async runDelete(): Promise<JobOutcome> {
-    const record = this.ctx.store.read();
-    if (record.state !== "deleting") return;
-    if (record.app) {
-      const client = this.ctx.client();
-      if (await this.appIsOurs(record.app)) {
-        await client.deleteApp(record.app, true);
-        this.ctx.assertEpoch(record.epoch);
-        // Deletion is asynchronous on Fly (202): done only when the app is no longer there.
-        if (await this.appIsOurs(record.app)) throw new Error("The Fly app is still being deleted.");
-      }
-    }
-    this.ctx.assertEpoch(record.epoch);
-    this.ctx.store.clearApp();
-    this.machinesFetchedAt = 0;
-    this.ctx.progress();
-  }
-
-  /** A 403 means the name belongs to another org: never ours to delete (a refused provisioning). */
-  private async appIsOurs(app: string): Promise<boolean> {
-    try {
-      return (await this.ctx.client().getApp(app)) !== null;
-    } catch (err) {
-      if (err instanceof UpstreamError && err.status === 403) return false;
-      throw err;
-    }
-  }
-
-  private giveUpDeleting(error: unknown): void {
-    if (this.ctx.store.read().state !== "deleting") return;
-    // Failed, with the app kept: deleting again (or provisioning) picks it up.
-    this.fail(`Deleting the Fly app failed: ${describe(error)}`);
   }
 
   // --- helpers ---
@@ -413,8 +231,4 @@ export class FlyService {
     this.queue = run.catch(() => undefined);
     return run;
   }
-}
-
-function describe(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 300);
 }

@@ -55,7 +55,7 @@ export const DEFAULT_TUNING: FlyTuning = {
 
 /** The defaults, overridden by the optional `FLY_TUNING` JSON var (numbers only; others ignored). */
 export function loadFlyTuning(env: Env): FlyTuning {
-  const raw = (env as unknown as { FLY_TUNING?: unknown }).FLY_TUNING;
+  const raw = env.FLY_TUNING;
   const tuning: FlyTuning = { ...DEFAULT_TUNING };
   if (typeof raw !== "string" || raw.trim() === "") return tuning;
   let parsed: unknown;

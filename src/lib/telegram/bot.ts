@@ -3,8 +3,8 @@
  * answer (no getMe per update), a bounded 429 retry, and errors described without the token.
  *
  * The 429 retry is bounded on purpose (reference §2.3): an unbounded `retry_after` of minutes would
- * hold the object's alarm. A longer wait surfaces as `TelegramRetryLater`, which the inbox turns
- * into a rescheduled job instead of a sleeping one.
+ * hold the object's alarm. A longer wait surfaces as the 429 itself (`retryAfterMs`), which the
+ * inbox turns into a rescheduled job instead of a sleeping one.
  */
 import { Api, Bot, GrammyError, HttpError as GrammyHttpError } from "grammy/web";
 import type { Transformer } from "grammy/web";
@@ -20,17 +20,6 @@ const REQUEST_TIMEOUT_SECONDS = 30;
 /** At most this many in-place retries of a 429, each waiting at most MAX_INLINE_WAIT_SECONDS. */
 const MAX_INLINE_RETRIES = 3;
 const MAX_INLINE_WAIT_SECONDS = 10;
-
-/** Telegram asked us to wait longer than we will wait in place. */
-export class TelegramRetryLater extends Error {
-  override readonly name = "TelegramRetryLater";
-  constructor(
-    readonly method: string,
-    readonly retryAfterMs: number,
-  ) {
-    super(`Telegram rate-limited ${method}; retry in ${Math.round(retryAfterMs / 1000)} s.`);
-  }
-}
 
 /** The client options every Bot and Api here share. */
 function clientOptions(config: Config) {
@@ -98,7 +87,6 @@ export function toServiceError(error: unknown): unknown {
     return new UpstreamError("telegram", error.error_code, `bot_api_${error.error_code}`, `Telegram refused ${error.method}: ${error.description}.`);
   }
   if (error instanceof GrammyHttpError) return new UnreachableError("telegram", "Telegram could not be reached.");
-  if (error instanceof TelegramRetryLater) return new UpstreamError("telegram", 429, "rate_limited", error.message);
   return error;
 }
 
@@ -110,7 +98,6 @@ export function isPermanentBotError(error: unknown): boolean {
 /** The wait Telegram asked for, when `error` is a 429. */
 export function retryAfterMs(error: unknown): number | null {
   if (error instanceof GrammyError && error.error_code === 429) return Math.max(1, error.parameters?.retry_after ?? 1) * 1000;
-  if (error instanceof TelegramRetryLater) return error.retryAfterMs;
   return null;
 }
 

@@ -35,8 +35,8 @@ export function planReply(result: Pick<ReplyResult, "text" | "images" | "status"
   });
   const text = result.text.trim();
   if (text === "" && photos.length === 0) return textPlan(REPLY_FAILED);
-  const cutOff = result.status === "interrupted" || result.status === "error";
-  const texts: PlanPart[] = splitForTelegram(text).map((piece) => ({ type: "text", text: piece, markdown: true }));
-  if (cutOff && text !== "") texts.push({ type: "text", text: CUT_OFF_NOTE, markdown: false });
+  const cutOff = text !== "" && (result.status === "interrupted" || result.status === "error");
+  const full = cutOff ? `${text}\n\n_${CUT_OFF_NOTE}_` : text;
+  const texts: PlanPart[] = splitForTelegram(full).map((piece) => ({ type: "text", text: piece, markdown: true }));
   return [...texts, ...photos];
 }

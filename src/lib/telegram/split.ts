@@ -50,8 +50,8 @@ function chooseCut(window: string): number {
     if (late.length > 0) return late[late.length - 1]!;
   }
   for (const found of BOUNDARIES) {
-    const any = found(window).filter((p) => p > 0);
-    if (any.length > 0) return any[any.length - 1]!;
+    const early = found(window).filter((p) => p > 0);
+    if (early.length > 0) return early[early.length - 1]!;
   }
   const code = window.charCodeAt(window.length - 1);
   return code >= 0xd800 && code <= 0xdbff ? window.length - 1 : window.length;

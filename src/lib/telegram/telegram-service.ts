@@ -6,6 +6,7 @@
  * Claims and releases run one at a time per object: each spans several Bot API calls, and two
  * interleaved claims could otherwise leave a webhook pointing at a secret that was overwritten.
  */
+import type { UserFromGetMe } from "grammy/types";
 import type { Config } from "../config.ts";
 import { requireSecret } from "../config.ts";
 import type { Sql } from "../sql.ts";
@@ -14,13 +15,13 @@ import type { ChatEngine } from "../chat/chat-engine.ts";
 import type { ChatHistory } from "../chat/history.ts";
 import { HttpError } from "../errors.ts";
 import { decryptSecret, encryptSecret, randomToken, timingSafeEqualStr } from "../crypto.ts";
+import { newWebhookSecret } from "./webhook-secret.ts";
 import { unwrap } from "../rpc.ts";
 import { TelegramStore, type BotRecord } from "./telegram-store.ts";
 import { INBOX_JOB, TelegramInbox } from "./inbox.ts";
 import { createApi, describeBotError, fetchBotInfo, toServiceError } from "./bot.ts";
 import { linkUrl, webhookUrl } from "./links.ts";
 import type { BotPoolStub } from "./pool.ts";
-import type { UserFromGetMe } from "grammy/types";
 
 export { TELEGRAM_SCHEMA } from "./telegram-schema.ts";
 export { INBOX_JOB } from "./inbox.ts";
@@ -104,7 +105,7 @@ export class TelegramService {
       const previous = this.store.bot();
       const candidate = botToken === undefined ? await this.fromPool(pool, userId) : await this.ownBot(botToken);
       const botId = candidate.botInfo.id;
-      const secret = randomToken(32);
+      const secret = await newWebhookSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), userId);
       try {
         await createApi(this.host.config, candidate.token).setWebhook(webhookUrl(base, userId), {
           secret_token: secret,
