@@ -16,7 +16,7 @@ import * as esbuild from "esbuild";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const webDir = join(root, "web");
 const outDir = join(root, "public");
-const STATIC_FILES = ["index.html", "styles.css", "favicon.svg"];
+const STATIC_FILES = ["index.html", "styles.css", "favicon.svg", "_headers"];
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {

@@ -45,6 +45,15 @@ describe("workspace files", () => {
     expect(await (await api("/api/workspace/USER.md", { headers: user.auth })).text()).toBe("v2");
   });
 
+  it("creates only with If-None-Match: * (412 when the file exists)", async () => {
+    const user = await newUser();
+    const created = await put(user, "IDEAS.md", "first", { "if-none-match": "*" });
+    expect(created.status).toBe(200);
+    const again = await put(user, "IDEAS.md", "second", { "if-none-match": "*" });
+    expect(again.status).toBe(412);
+    expect(await (await api("/api/workspace/IDEAS.md", { headers: user.auth })).text()).toBe("first");
+  });
+
   it("keeps versions newest first, and an old version can be restored with PUT", async () => {
     const user = await newUser();
     await put(user, "NOTES.md", "first draft");

@@ -183,10 +183,10 @@ export class UserActor extends DurableObject<Env> {
     });
   }
 
-  async writeFile(who: Identity, name: string, content: string, ifMatch?: string) {
+  async writeFile(who: Identity, name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string } = {}) {
     return capture(async () => {
       await this.identify(who);
-      return this.workspace.write(name, content, { ifMatch, source: "user" });
+      return this.workspace.write(name, content, { ...preconditions, source: "user" });
     });
   }
 

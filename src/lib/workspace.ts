@@ -115,12 +115,16 @@ export class Workspace {
    * Writes a file. `ifMatch` (a sha256, or "*" meaning "exists") guards against lost updates:
    * a mismatch is 412 and nothing changes. Writing identical content is a no-op (no new version).
    */
-  async write(name: string, content: string, options: { ifMatch?: string; source: ChangeSource; notify?: boolean }): Promise<FileMeta> {
+  async write(name: string, content: string, options: { ifMatch?: string; ifNoneMatch?: string; source: ChangeSource; notify?: boolean }): Promise<FileMeta> {
     validateFileName(name);
     const size = byteLength(content);
     if (size > MAX_FILE_BYTES) throw new HttpError(413, "file_too_large", `A workspace file may be at most ${MAX_FILE_BYTES / 1024} KiB; this one is ${Math.ceil(size / 1024)} KiB.`);
     const existing = this.sql.one<FileRow>("SELECT name, size, sha256, version, updated_at FROM files WHERE name = ?", name);
     checkPrecondition(existing, options.ifMatch);
+    // If-None-Match: * creates only: two tabs creating the same new file cannot overwrite each other.
+    if (options.ifNoneMatch?.trim() === "*" && existing) {
+      throw new HttpError(412, "file_exists", `${name} already exists. Open it to edit it instead.`);
+    }
     if (!existing) {
       const count = this.sql.one<{ n: number }>("SELECT COUNT(*) AS n FROM files")?.n ?? 0;
       if (count >= MAX_FILES) throw new HttpError(413, "too_many_files", `A workspace holds at most ${MAX_FILES} files. Delete one first.`);

@@ -33,8 +33,8 @@ export function workspaceRoutes(router: AppRouter): void {
     if (type && !TEXT_TYPES.test(type)) throw new HttpError(415, "unsupported_media_type", "Send the file as text: Content-Type: text/markdown; charset=utf-8.");
     // The byte cap of a file, plus room for a BOM-free UTF-8 check to run before the actor's own cap.
     const content = await readText(request, MAX_FILE_BYTES);
-    const ifMatch = request.headers.get("if-match") ?? undefined;
-    const meta = await unwrap(userActor(env, who.userId).writeFile(who, name, content, ifMatch));
+    const preconditions = { ifMatch: request.headers.get("if-match") ?? undefined, ifNoneMatch: request.headers.get("if-none-match") ?? undefined };
+    const meta = await unwrap(userActor(env, who.userId).writeFile(who, name, content, preconditions));
     return json(meta, 200, { etag: `"${meta.sha256}"` });
   });
 
