@@ -24,6 +24,7 @@
  *                                            "after": the call takes effect, then its answer is lost
  *   GET    /__control/faults                → {random, rules};   DELETE /__control/faults[?app=] clears them
  *   POST   /__control/settings              {transitionMs?, wakeDelayMs?, resumeDelayMs?, autostopAfterMs?}
+ *   POST   /__control/apps/:app/container   {wakeDelayMs?, refuseWhileWaking?, failAfterPieces?, pieceDelayMs?} (replaces)
  *   POST   /__control/foreign-apps          {name}  a name owned by another org (GET → 403, create → 422)
  *   GET    /__control/apps                  → {apps: [{name, org, machines, secretsVersion, ips}]}
  *   GET    /__control/apps/:app             → everything of one app, secret values included
@@ -78,6 +79,18 @@ interface App {
   requests: Obj[];
   /** The container answers its next n health checks with 503 (a slow or broken start). */
   healthFailures: number;
+  /** How this app's container misbehaves (hybrid routing tests): see POST /__control/apps/:app/container. */
+  behaviour: ContainerBehaviour;
+}
+interface ContainerBehaviour {
+  /** Wake delay for this app's machines (ms), overriding the global setting. */
+  wakeDelayMs?: number;
+  /** While a machine is not started, answer 502 at once (and start it) instead of holding the request. */
+  refuseWhileWaking?: boolean;
+  /** Drop the connection after this many pieces of a streamed chat reply. */
+  failAfterPieces?: number;
+  /** Delay between streamed pieces (ms, default 5). */
+  pieceDelayMs?: number;
 }
 interface Reply { status: number; body?: unknown; headers?: Record<string, string> }
 interface FaultRule {
@@ -257,7 +270,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     if (apps.has(name) || foreign.has(name)) return err(422, `Name has already been taken`, "name_taken");
     const app: App = {
       id: hex(8), name, org, network: typeof body.network === "string" && body.network ? body.network : "default", createdAt: Date.now(),
-      secrets: new Map(), secretsVersion: 0, ips: [], machines: new Map(), requests: [], healthFailures: 0,
+      secrets: new Map(), secretsVersion: 0, ips: [], machines: new Map(), requests: [], healthFailures: 0, behaviour: {},
     };
     apps.set(name, app);
     return { status: 201, body: { id: app.id, created_at: app.createdAt } };
@@ -568,6 +581,10 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       res.destroy();
       return;
     }
+    if (app.behaviour.refuseWhileWaking && ![...app.machines.values()].some((x) => x.state === "started")) {
+      void routeToMachine(app); // starts it, as the proxy would, but this request is refused meanwhile
+      return sendJson(res, 502, { error: `${name} is starting` });
+    }
     const m = await routeToMachine(app);
     if (!m) return sendJson(res, 503, { error: `no machine of ${name} could take the request` });
     m.lastRequestAt = Date.now();
@@ -608,7 +625,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     const sleeping = all.find((m) => ["stopped", "suspended", "created"].includes(m.state) && autostartOn(m));
     const target = booting ?? sleeping;
     if (!target) return null;
-    if (target === sleeping) startMachine(app, target, target.state === "suspended" ? settings.resumeDelayMs : settings.wakeDelayMs);
+    if (target === sleeping) startMachine(app, target, target.state === "suspended" ? settings.resumeDelayMs : (app.behaviour.wakeDelayMs ?? settings.wakeDelayMs));
     const until = Date.now() + 30_000;
     while (Date.now() < until && target.state !== "started" && target.state !== "failed" && target.state !== "destroyed") await sleep(5);
     return target.state === "started" ? target : null;
@@ -641,10 +658,16 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
     res.write(chunk({ role: "assistant", content: "" }, null));
     const pieces = text.match(/[\s\S]{1,24}/g) ?? [];
+    let sent = 0;
     for (const piece of pieces) {
       if (res.destroyed) return;
+      if (app.behaviour.failAfterPieces !== undefined && sent >= app.behaviour.failAfterPieces) {
+        res.destroy(); // the machine died in the middle of the reply
+        return;
+      }
       res.write(chunk({ content: piece }, null));
-      await sleep(5);
+      sent++;
+      await sleep(app.behaviour.pieceDelayMs ?? 5);
     }
     const wantsUsage = isObject(body) && isObject(body.stream_options) && body.stream_options.include_usage === true;
     res.write(chunk({}, "stop", wantsUsage ? { usage } : {}));
@@ -725,6 +748,13 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       app.healthFailures = typeof b.failTimes === "number" ? b.failTimes : 0;
       return sendJson(res, 200, { failTimes: app.healthFailures });
     }
+    if (sub === "container" && method === "POST") {
+      const next: ContainerBehaviour = {};
+      for (const key of ["wakeDelayMs", "failAfterPieces", "pieceDelayMs"] as const) if (typeof b[key] === "number") next[key] = b[key] as number;
+      if (b.refuseWhileWaking === true) next.refuseWhileWaking = true;
+      app.behaviour = next;
+      return sendJson(res, 200, { behaviour: app.behaviour });
+    }
     if (sub === "requests") return sendJson(res, 200, { requests: app.requests });
     if (sub === "drift" && method === "POST") {
       drift(app, b);
@@ -766,6 +796,10 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
   }
 
   async function writeBack(app: App, b: Obj): Promise<Obj> {
+    if (app.behaviour.refuseWhileWaking && ![...app.machines.values()].some((x) => x.state === "started")) {
+      void routeToMachine(app); // starts it, as the proxy would, but this request is refused meanwhile
+      return sendJson(res, 502, { error: `${name} is starting` });
+    }
     const m = await routeToMachine(app);
     const env = m?.bootEnv ?? {};
     const base = env.SOULPRINT_CALLBACK_URL;

@@ -34,7 +34,8 @@ export class ContainerProducer implements ReplyProducer {
     private readonly tuning: ContainerTuning,
     /** Called once when the container failed before its first piece (opens the circuit). */
     private readonly onUnavailable: (reason: string) => void,
-    private readonly fetcher: typeof fetch = fetch,
+    // Wrapped: workerd's fetch throws "Illegal invocation" when called as a method of another object.
+    private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
   ) {}
 
   async produce(reply: ReplyContext): Promise<boolean> {
