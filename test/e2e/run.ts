@@ -283,6 +283,7 @@ async function newSession(viewport = { width: 1280, height: 800 }): Promise<Sess
 
 async function openPage(session: Session, allowNetworkErrors = false): Promise<Page> {
   const page = await session.context.newPage();
+  if (allowNetworkErrors) await page.addInitScript(trackSockets);
   const n = session.pages.push(page);
   page.on("pageerror", (err) => session.problems.push(`page ${n}: uncaught ${err.message}`));
   page.on("console", (msg) => {
@@ -297,6 +298,36 @@ async function openPage(session: Session, allowNetworkErrors = false): Promise<P
     if (/^(https?|wss?):$/.test(new URL(req.url()).protocol) && host !== "127.0.0.1") session.problems.push(`page ${n}: request to ${req.url()}`);
   });
   return page;
+}
+
+/**
+ * Init script: remembers every WebSocket the page opens, so a test can cut them (the page exposes
+ * no debug hook, and web/ is not ours to change). Subclassing keeps `WebSocket.OPEN` and friends.
+ */
+function trackSockets(): void {
+  const Native = window.WebSocket;
+  const open: WebSocket[] = [];
+  class Tracked extends Native {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols);
+      open.push(this);
+    }
+  }
+  window.WebSocket = Tracked;
+  (window as unknown as { __e2eDropSockets: () => number }).__e2eDropSockets = () => {
+    let dropped = 0;
+    for (const ws of open.splice(0)) {
+      if (ws.readyState > Native.OPEN) continue;
+      ws.close(4000, "e2e: connection dropped");
+      dropped++;
+    }
+    return dropped;
+  };
+}
+
+/** Closes every open WebSocket of the page (needs trackSockets); returns how many. */
+function dropSockets(page: Page): Promise<number> {
+  return page.evaluate(() => (window as unknown as { __e2eDropSockets: () => number }).__e2eDropSockets());
 }
 
 /** Runs a test body with a fresh browser context; screenshots every page's end state, pass or fail. */
@@ -562,15 +593,17 @@ test("a dropped connection recovers without losing the reply", { timeout: TEST_T
     }, null, { polling: 50 });
     const shownBeforeDrop = ((await page.locator('#messages > li[data-role="assistant"] [data-testid="message-text"]').textContent()) ?? "").trim();
 
-    console.log("DBG offline");
+    // Chromium's offline emulation blocks new requests but leaves an open WebSocket alone, so the
+    // network goes "offline" and the page's socket is cut from under it (see trackSockets).
     await s.context.setOffline(true);
+    const ticketFailed = page.waitForEvent("requestfailed", { predicate: (r) => r.url().includes("/api/chat/ticket") });
+    ticketFailed.catch(() => {});
+    assert.ok((await dropSockets(page)) >= 1, "the page had an open chat socket to drop");
     // The page notices the connection is gone.
     await page.locator('#connection-state:not([data-state="connected"])').waitFor({ state: "attached" });
     // Stay offline until a reconnect attempt has failed (its ticket request cannot get out): the
     // backoff makes that at least 0.5 s, so pieces are written while the page cannot receive them.
-    console.log("DBG noticed");
-    await page.waitForEvent("requestfailed", { predicate: (r) => r.url().includes("/api/chat/ticket") });
-    console.log("DBG online");
+    await ticketFailed;
     await s.context.setOffline(false);
 
     await waitConnected(page);
