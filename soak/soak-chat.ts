@@ -22,8 +22,9 @@ class Socket {
   readonly ws: WebSocket;
   readonly opened: Promise<void>;
 
-  constructor(base: string, email: string) {
-    this.ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/chat`, { headers: { authorization: `Email ${email}` } } as unknown as string[]);
+  /** `clientIp`: real users connect from their own addresses; the per-IP limit applies to each. */
+  constructor(base: string, email: string, clientIp: string) {
+    this.ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/chat`, { headers: { authorization: `Email ${email}`, "cf-connecting-ip": clientIp } } as unknown as string[]);
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve());
       this.ws.addEventListener("error", () => reject(new Error("socket error")));
@@ -49,7 +50,8 @@ export async function chatOverSocket(stack: LocalStack, options: { users: number
   const result = { sent: 0, replies: 0, disconnects: 0, recovered: 0, timings: [] as ChatTiming[], problems: [] as string[] };
   const runUser = async (u: number) => {
     const email = `soak-web-${u}@example.com`;
-    let socket = new Socket(stack.base, email);
+    const clientIp = `198.18.${Math.floor(u / 250)}.${(u % 250) + 1}`;
+    let socket = new Socket(stack.base, email, clientIp);
     await socket.opened;
     await socket.next((f) => f.type === "hello");
     for (let m = 0; m < options.messages; m++) {
@@ -64,7 +66,7 @@ export async function chatOverSocket(stack: LocalStack, options: { users: number
         // Drop the connection in the middle of the reply; a new one must recover it.
         result.disconnects++;
         socket.ws.close();
-        socket = new Socket(stack.base, email);
+        socket = new Socket(stack.base, email, clientIp);
         await socket.opened;
         const hello = await socket.next((f) => f.type === "hello");
         const pending = (hello.pending as { id: string }[]).some((p) => p.id === id);

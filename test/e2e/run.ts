@@ -209,18 +209,30 @@ async function stopEnvironment(): Promise<void> {
     }
     await Promise.allSettled(standins.map((s) => s.close()));
     standins.length = 0;
-    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    removeTempDir();
   })();
   return cleaning;
 }
 
-// Last resort if the process exits some other way: never leave wrangler/workerd behind.
+function removeTempDir(): void {
+  if (!tempDir) return;
+  try {
+    rmSync(tempDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    tempDir = "";
+  } catch (err) {
+    console.error(`e2e: could not remove ${tempDir}: ${(err as Error).message}`);
+  }
+}
+
+// Last resort if the process exits some other way: never leave wrangler/workerd or files behind.
 process.on("exit", () => {
   signalWrangler("SIGKILL");
+  removeTempDir();
 });
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(signal, () => {
     console.error(`\n${signal}: stopping wrangler and the stand-ins`);
+    process.exitCode = 130;
     void stopEnvironment().finally(() => process.exit(130));
   });
 }

@@ -1,0 +1,106 @@
+/**
+ * A local OpenAI-compatible model server for the container tests: `POST /v1/chat/completions`
+ * (streamed or not) and `GET /v1/models`. It records every request body, so a test can check what
+ * OpenClaw put in the system prompt, and answers with a fixed text (or one a test chooses).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ModelRequest {
+  at: number;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
+}
+
+export interface ModelStandin {
+  url: string;
+  port: number;
+  requests: ModelRequest[];
+  /** The text the next replies carry; a function sees the request. */
+  reply: (request: ModelRequest) => string;
+  close(): Promise<void>;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The text of every system/developer message of a request, joined. */
+export function systemText(body: Record<string, unknown>): string {
+  const messages = Array.isArray(body.messages) ? (body.messages as Record<string, unknown>[]) : [];
+  return messages
+    .filter((m) => m.role === "system" || m.role === "developer")
+    .map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content)))
+    .join("\n");
+}
+
+export async function startModelStandin(host = "127.0.0.1"): Promise<ModelStandin> {
+  const state: ModelStandin = {
+    url: "",
+    port: 0,
+    requests: [],
+    reply: () => "Hello from the model stand-in.",
+    close: async () => {},
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: String(error) } }));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://standin");
+    if (req.method === "GET" && url.pathname.endsWith("/models")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ object: "list", data: [{ id: "standin-model", object: "model", owned_by: "standin" }] }));
+      return;
+    }
+    if (req.method !== "POST" || !url.pathname.endsWith("/chat/completions")) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `no route ${req.method} ${url.pathname}` } }));
+      return;
+    }
+    const raw = await readBody(req);
+    const body = JSON.parse(raw) as Record<string, unknown>;
+    const record: ModelRequest = { at: Date.now(), path: url.pathname, headers: req.headers, body };
+    state.requests.push(record);
+    const text = state.reply(record);
+    const model = typeof body.model === "string" ? body.model : "standin-model";
+    const id = `chatcmpl-${state.requests.length}`;
+    const created = Math.floor(Date.now() / 1000);
+    const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+    if (body.stream !== true) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id, object: "chat.completion", created, model, choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }], usage }));
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const send = (chunk: unknown) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+    for (const piece of text.match(/.{1,12}/gs) ?? []) {
+      send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+    }
+    send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], ...(isObj(body.stream_options) && body.stream_options.include_usage ? {} : {}) });
+    send({ id, object: "chat.completion.chunk", created, model, choices: [], usage });
+    res.write("data: [DONE]\n\n");
+    res.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  state.port = (server.address() as AddressInfo).port;
+  state.url = `http://${host}:${state.port}`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return state;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
