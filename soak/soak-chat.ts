@@ -79,7 +79,7 @@ export async function chatOverSocket(stack: LocalStack, options: { users: number
         await socket.next((f) => (f.type === "done" || f.type === "error") && f.id === id);
         doneAt = performance.now();
       }
-      if (firstPiece.type === "error") result.problems.push(`${id}: error ${String(firstPiece.code)}`);
+      if (firstPiece.type === "error") result.problems.push(`${id}: error ${String(firstPiece.code)}: ${String(firstPiece.message)}`);
       result.timings.push({ firstPieceMs, doneMs: doneAt - sentAt });
     }
     socket.ws.close();

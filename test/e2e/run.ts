@@ -203,7 +203,9 @@ async function stopEnvironment(): Promise<void> {
     if (wrangler?.pid) {
       const exited = new Promise<void>((resolve) => (wranglerRunning() ? wrangler!.once("exit", () => resolve()) : resolve()));
       signalWrangler("SIGTERM");
-      await Promise.race([exited, sleep(5_000)]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+      clearTimeout(timer);
       // Whatever is left of the group (a workerd that outlived wrangler): gone for good.
       signalWrangler("SIGKILL");
     }
@@ -253,6 +255,7 @@ interface RecordedRequest {
   seq: number;
   operation: string;
   key: string;
+  auth: "sigv4" | "bearer";
   body: { system?: { text?: string }[]; messages?: { role: string; content: { text?: string }[] }[] };
   status?: number;
   outcome?: string;
@@ -282,6 +285,7 @@ interface Session {
   problems: string[];
 }
 
+let failedTests = 0;
 const unique = (label: string) => `${label}-${hex(4)}`;
 /** The stand-in answers a request with the queue of the first `[[scenario:KEY]]` in its messages. */
 const marker = (key: string) => `[[scenario:${key}]]`;
@@ -306,8 +310,8 @@ async function openPage(session: Session, allowNetworkErrors = false): Promise<P
     session.problems.push(`page ${n}: console error: ${text}`);
   });
   page.on("request", (req) => {
-    const host = new URL(req.url()).hostname;
-    if (/^(https?|wss?):$/.test(new URL(req.url()).protocol) && host !== "127.0.0.1") session.problems.push(`page ${n}: request to ${req.url()}`);
+    const url = new URL(req.url());
+    if (/^(https?|wss?):$/.test(url.protocol) && url.hostname !== "127.0.0.1") session.problems.push(`page ${n}: request to ${req.url()}`);
   });
   return page;
 }
@@ -348,6 +352,10 @@ async function withSession(name: string, body: (s: Session) => Promise<void>, vi
   try {
     await body(session);
     assert.deepEqual(session.problems, [], "no uncaught exceptions, console errors or foreign requests");
+  } catch (err) {
+    failedTests++;
+    if (session.problems.length) console.error(`  ${name}: the page reported:\n    ${session.problems.join("\n    ")}`);
+    throw err;
   } finally {
     for (const [i, page] of session.pages.entries()) {
       const file = join(SHOTS, `${name}${session.pages.length > 1 ? `-${String.fromCharCode(97 + i)}` : ""}.png`);
@@ -451,12 +459,17 @@ function watchReply(page: Page, index: number, timeoutMs = 45_000): Promise<Watc
   return watching;
 }
 
-const assistantCount = (page: Page) => page.locator('#messages > li[data-role="assistant"]').count();
-
 // ---------------------------------------------------------------- the tests
 
 before(startEnvironment, { timeout: 150_000 });
-after(stopEnvironment, { timeout: 30_000 });
+after(
+  async () => {
+    if (failedTests > 0 && wranglerLog.trim()) console.error(`--- wrangler dev output (tail) ---\n${wranglerLog.slice(-4000)}`);
+    await stopEnvironment();
+    console.log(`e2e: finished in ${((performance.now() - RUN_STARTED) / 1000).toFixed(1)} s (wrangler and stand-ins stopped); screenshots in screenshots/e2e/`);
+  },
+  { timeout: 30_000 },
+);
 
 // Shared by the first two tests: one user, one exchange, then a reload.
 const first = {
@@ -529,7 +542,8 @@ test("an edited SOUL.md is in the system prompt of the next Bedrock request", { 
     await page.locator('#workspace-files [data-file="SOUL.md"]').click();
     const editor = page.locator("#editor-text");
     await editor.waitFor({ state: "visible" });
-    await page.waitForFunction(() => ((document.getElementById("editor-text") as HTMLTextAreaElement | null)?.value ?? "").includes("Soul"));
+    // The file's current text has loaded into the editor (a new user gets the default SOUL.md).
+    await page.waitForFunction(() => ((document.getElementById("editor-text") as HTMLTextAreaElement | null)?.value ?? "").trim() !== "");
     await editor.fill(soul);
     await page.locator("#editor-dirty").waitFor({ state: "visible" });
     const saved = page.waitForResponse((r) => r.request().method() === "PUT" && r.url().includes("/api/workspace/") && r.url().includes("SOUL.md"));
@@ -546,6 +560,7 @@ test("an edited SOUL.md is in the system prompt of the next Bedrock request", { 
 
     const requests = await bedrockRequests(key);
     assert.equal(requests.length, 1, "one Bedrock request");
+    assert.equal(requests[0]!.auth, "sigv4", "signed with the run's fake AWS keys (no bearer token from a .dev.vars or the environment)");
     const system = (requests[0]!.body.system ?? []).map((b) => b.text ?? "").join("\n");
     assert.ok(system.includes(`<file name="SOUL.md">\n${soul.trim()}\n</file>`), `the new SOUL.md is in the system prompt:\n${system.slice(0, 2000)}`);
     assert.ok(!system.includes("You are a warm, curious companion"), "the default SOUL.md is gone from the prompt");
@@ -623,8 +638,10 @@ test("a dropped connection recovers without losing the reply", { timeout: TEST_T
     assert.equal(reply.state, "done", `the reply finished: ${JSON.stringify(reply.samples)}`);
     assert.equal(reply.text, answer, "the whole reply is shown");
     assert.ok(answer.startsWith(shownBeforeDrop) && shownBeforeDrop.length < answer.length, "the drop happened mid-reply");
-    const sawDrop = reply.samples.some((x) => x.conn !== "connected");
-    assert.ok(sawDrop, `the page showed the connection as lost: ${JSON.stringify(reply.samples)}`);
+    const dropAt = reply.samples.findIndex((x) => x.conn !== "connected");
+    assert.ok(dropAt > 0, `the page showed the connection as lost: ${JSON.stringify(reply.samples)}`);
+    assert.equal(reply.samples[dropAt]!.state, "streaming", "the connection dropped while the reply was streaming");
+    assert.ok(reply.samples[dropAt]!.len < answer.length, "with part of the reply still to come");
 
     await waitConnected(page);
     await waitReady(page);
@@ -654,6 +671,7 @@ test("at phone width the message input and the workspace are reachable", { timeo
       await nav.click();
       await page.locator('#workspace-files [data-file="SOUL.md"]').waitFor({ state: "visible" });
       assert.ok(await inViewport(page, '#workspace-files [data-file="SOUL.md"]'), "the workspace files are on screen");
+      await page.screenshot({ path: join(SHOTS, "06-phone-workspace.png") });
 
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `no horizontal scrolling at 390 px (overflow ${overflow} px)`);
@@ -672,14 +690,3 @@ function inViewport(page: Page, selector: string): Promise<boolean> {
   });
 }
 
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-after(() => {
-  console.log(`e2e: finished in ${((performance.now() - RUN_STARTED) / 1000).toFixed(1)} s; screenshots in screenshots/e2e/`);
-});

@@ -13,13 +13,36 @@ export interface ModelRequest {
   body: Record<string, unknown>;
 }
 
+/** A reply: text, or one tool call (OpenClaw runs the tool and asks again with its result). */
+export type Reply = string | { tool: string; arguments: Record<string, unknown> };
+
 export interface ModelStandin {
   url: string;
   port: number;
   requests: ModelRequest[];
-  /** The text the next replies carry; a function sees the request. */
-  reply: (request: ModelRequest) => string;
+  /** What the next replies carry; a function sees the request. */
+  reply: (request: ModelRequest) => Reply;
   close(): Promise<void>;
+}
+
+type Msg = Record<string, unknown>;
+
+/** The messages of the turn being answered: everything after the last assistant message. */
+export function currentTurn(body: Record<string, unknown>): Msg[] {
+  const messages = Array.isArray(body.messages) ? (body.messages as Msg[]) : [];
+  let last = -1;
+  messages.forEach((m, i) => {
+    if (m.role === "assistant") last = i;
+  });
+  return messages.slice(last + 1);
+}
+
+/** The text of a message, whatever its content shape. */
+export function textOf(message: Msg): string {
+  const c = message.content;
+  if (typeof c === "string") return c;
+  if (Array.isArray(c)) return c.map((p) => (isObj(p) && typeof p.text === "string" ? p.text : "")).join("\n");
+  return "";
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -68,23 +91,30 @@ export async function startModelStandin(host = "127.0.0.1"): Promise<ModelStandi
     const body = JSON.parse(raw) as Record<string, unknown>;
     const record: ModelRequest = { at: Date.now(), path: url.pathname, headers: req.headers, body };
     state.requests.push(record);
-    const text = state.reply(record);
+    const reply = state.reply(record);
     const model = typeof body.model === "string" ? body.model : "standin-model";
     const id = `chatcmpl-${state.requests.length}`;
     const created = Math.floor(Date.now() / 1000);
     const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+    const call = typeof reply === "string" ? null : { id: `call_${state.requests.length}`, type: "function", function: { name: reply.tool, arguments: JSON.stringify(reply.arguments) } };
+    const text = typeof reply === "string" ? reply : "";
     if (body.stream !== true) {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id, object: "chat.completion", created, model, choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }], usage }));
+      const message = call ? { role: "assistant", content: null, tool_calls: [call] } : { role: "assistant", content: text };
+      res.end(JSON.stringify({ id, object: "chat.completion", created, model, choices: [{ index: 0, message, finish_reason: call ? "tool_calls" : "stop" }], usage }));
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     const send = (chunk: unknown) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
-    for (const piece of text.match(/.{1,12}/gs) ?? []) {
-      send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+    const chunk = (delta: unknown, finish: string | null) => send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason: finish }] });
+    chunk({ role: "assistant", content: "" }, null);
+    if (call) {
+      chunk({ tool_calls: [{ index: 0, ...call }] }, null);
+      chunk({}, "tool_calls");
+    } else {
+      for (const piece of text.match(/.{1,12}/gs) ?? []) chunk({ content: piece }, null);
+      chunk({}, "stop");
     }
-    send({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], ...(isObj(body.stream_options) && body.stream_options.include_usage ? {} : {}) });
     send({ id, object: "chat.completion.chunk", created, model, choices: [], usage });
     res.write("data: [DONE]\n\n");
     res.end();

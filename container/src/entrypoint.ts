@@ -1,0 +1,150 @@
+/**
+ * The image's entrypoint: turns the container contract (env from Fly secrets, files under
+ * CONTAINER_WORKSPACE_DIR) into OpenClaw's configuration and workspace, runs the OpenClaw gateway
+ * on loopback, serves the one public port, and writes changed workspace files back to the Worker.
+ *
+ * Run: `node src/entrypoint.ts` (Node ≥ 24.16, which strips the TypeScript types itself).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ContractError, readContract, readInternalPorts } from "./contract.ts";
+import { collectWorkspaceFiles, seedWorkspace } from "./workspace.ts";
+import { buildOpenClawConfig, openClawEnv, TELEGRAM_WEBHOOK_PATH } from "./openclaw-config.ts";
+import { startBotApiShim, type BotApiShim } from "./botapi-shim.ts";
+import { readiness, startFront, type FrontServer } from "./front.ts";
+import { WriteBack } from "./writeback.ts";
+
+const log = (line: string) => console.log(`[soulprint] ${line}`);
+
+/** OpenClaw's CLI entry: the installed package next to this one, or OPENCLAW_ENTRY. */
+function openClawEntry(env: NodeJS.ProcessEnv): string {
+  if (env.OPENCLAW_ENTRY) return resolve(env.OPENCLAW_ENTRY);
+  const here = dirname(fileURLToPath(import.meta.url));
+  return resolve(here, "..", "node_modules", "openclaw", "openclaw.mjs");
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const env = process.env;
+  let contract;
+  try {
+    contract = readContract(env);
+  } catch (error) {
+    if (error instanceof ContractError) {
+      console.error(`[soulprint] configuration error: ${error.message}`);
+      process.exit(78); // EX_CONFIG: a restart will not help
+    }
+    throw error;
+  }
+  const ports = readInternalPorts(env);
+  const home = env.HOME ?? "/home/node";
+  const stateDir = resolve(env.OPENCLAW_STATE_DIR ?? join(home, ".openclaw"));
+  const configPath = resolve(env.OPENCLAW_CONFIG_PATH ?? join(stateDir, "openclaw.json"));
+  const workspace = resolve(env.SOULPRINT_AGENT_WORKSPACE ?? join(stateDir, "workspace"));
+  mkdirSync(stateDir, { recursive: true });
+
+  // 1. The workspace, exactly as the Worker sent it.
+  const collected = collectWorkspaceFiles(env, contract.workspaceMountDir);
+  for (const problem of collected.problems) log(`workspace: ${problem}`);
+  const seeded = seedWorkspace(workspace, collected.files);
+  log(`workspace ${workspace}: ${seeded.written.map((n) => `${n} (${collected.sources.get(n)})`).join(", ") || "no files"}${seeded.removed.length ? `; removed ${seeded.removed.join(", ")}` : ""}`);
+
+  // 2. OpenClaw's configuration (no secrets in it: SecretRefs to the env).
+  const config = buildOpenClawConfig(contract, ports, { workspace, logFile: join(stateDir, "logs", "openclaw.log") });
+  mkdirSync(dirname(configPath), { recursive: true });
+  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(configPath, 0o600);
+  log(`config ${configPath}: model ${contract.model.kind === "bedrock" ? `amazon-bedrock/${contract.model.modelId} (${contract.model.region})` : `${contract.model.baseUrl} ${contract.model.modelId}`}, telegram ${contract.telegram ? "webhook" : "off"}`);
+
+  // 3. Write-back, before OpenClaw starts, so nothing it writes is missed.
+  let writeBack: WriteBack | null = null;
+  if (contract.callbackUrl && contract.userId) {
+    writeBack = new WriteBack({
+      dir: workspace,
+      callbackUrl: contract.callbackUrl,
+      userId: contract.userId,
+      gatewayToken: contract.gatewayToken,
+      baseline: collected.files,
+      debounceMs: numberEnv(env.SOULPRINT_WRITEBACK_DEBOUNCE_MS, 1_500),
+      pollMs: numberEnv(env.SOULPRINT_WRITEBACK_POLL_MS, 5_000),
+      log,
+    });
+    writeBack.start();
+  } else {
+    log("write-back off: SOULPRINT_CALLBACK_URL or SOULPRINT_USER_ID is not set");
+  }
+
+  // 4. The Bot API shim (the Worker owns the bot's webhook) and the public front server.
+  let shim: BotApiShim | null = null;
+  if (contract.telegram) {
+    shim = await startBotApiShim({ upstream: env.TELEGRAM_API_ROOT ?? "https://api.telegram.org", port: ports.botApi, log });
+  }
+  const front: FrontServer = await startFront({
+    port: contract.port,
+    host: contract.host,
+    gatewayPort: ports.gateway,
+    telegram: contract.telegram ? { port: ports.telegram, path: TELEGRAM_WEBHOOK_PATH, secret: contract.telegram.webhookSecret } : null,
+    channels: contract.telegram ? ["telegram"] : [],
+    log,
+  });
+  log(`listening on ${contract.host ?? "*"}:${front.port}`);
+
+  // 5. OpenClaw itself.
+  const entry = openClawEntry(env);
+  if (!existsSync(entry)) throw new Error(`OpenClaw is not installed at ${entry}`);
+  const child: ChildProcess = spawn(process.execPath, [entry, "gateway", "run", "--port", String(ports.gateway)], {
+    env: openClawEnv(env, stateDir, configPath),
+    cwd: workspace,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  log(`openclaw pid ${child.pid} (${entry})`);
+
+  let stopping = false;
+  void (async () => {
+    while (!stopping) {
+      const state = await readiness(ports.gateway, contract.telegram ? ["telegram"] : []);
+      if (state.ok) {
+        log(`ready after ${((Date.now() - started) / 1000).toFixed(1)} s (${state.status})`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+
+  const shutdown = async (code: number, why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping: ${why}`);
+    await writeBack?.flush(numberEnv(env.SOULPRINT_WRITEBACK_FLUSH_MS, 5_000)).catch(() => {});
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const exited = await Promise.race([
+        new Promise<boolean>((r) => child.once("exit", () => r(true))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), numberEnv(env.SOULPRINT_STOP_GRACE_MS, 8_000))),
+      ]);
+      if (!exited) child.kill("SIGKILL");
+    }
+    await Promise.allSettled([front.close(), shim?.close()]);
+    process.exit(code);
+  };
+
+  child.on("exit", (code, signal) => {
+    if (stopping) return;
+    log(`openclaw exited (${signal ?? `code ${code}`})`);
+    // The machine restarts us (restart policy on-failure); pending files go first.
+    void shutdown(code === 0 ? 1 : (code ?? 1), "OpenClaw exited");
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void shutdown(0, signal));
+}
+
+function numberEnv(raw: string | undefined, fallback: number): number {
+  const n = Number(raw);
+  return raw !== undefined && raw.trim() !== "" && Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
+main().catch((error: unknown) => {
+  console.error(`[soulprint] fatal: ${(error as Error)?.stack ?? error}`);
+  process.exit(1);
+});
