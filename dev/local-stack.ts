@@ -25,6 +25,8 @@ export interface LocalStack {
   /** The last lines wrangler printed (for failure reports). */
   log(): string;
   stop(): Promise<void>;
+  /** Synchronous last resort for `process.on("exit")`: SIGKILL wrangler's group, remove the files. */
+  kill(): void;
 }
 
 interface Standin {
@@ -88,7 +90,9 @@ export async function startLocalStack(options: { vars?: Record<string, string>; 
     "--log-level", "warn",
   ];
   for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
+  // WRANGLER_HIDE_BANNER: the banner would ask the npm registry for updates (127.0.0.1 only here).
   const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
+  // With --env-file wrangler still merges required secrets from its environment: remove them.
   for (const name of SECRET_NAMES) delete env[name];
   // Its own process group, so wrangler and its workerd stop together, by wrangler's pid.
   const wrangler: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -99,6 +103,14 @@ export async function startLocalStack(options: { vars?: Record<string, string>; 
   wrangler.stdout?.on("data", keep);
   wrangler.stderr?.on("data", keep);
 
+  const kill = () => {
+    try {
+      if (wrangler.pid) process.kill(-wrangler.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    rmSync(tempDir, { recursive: true, force: true });
+  };
   let stopped: Promise<void> | null = null;
   const stop = () =>
     (stopped ??= (async () => {
@@ -117,7 +129,7 @@ export async function startLocalStack(options: { vars?: Record<string, string>; 
         }
       }
       await Promise.allSettled(standins.map((s) => s.close()));
-      rmSync(tempDir, { recursive: true, force: true });
+      rmSync(tempDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     })());
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
@@ -138,5 +150,5 @@ export async function startLocalStack(options: { vars?: Record<string, string>; 
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { base, bedrockUrl: bedrock.url, telegramUrl: telegram.url, flyUrl: fly.url, vars, log: () => log, stop };
+  return { base, bedrockUrl: bedrock.url, telegramUrl: telegram.url, flyUrl: fly.url, vars, log: () => log, stop, kill };
 }

@@ -10,16 +10,15 @@
  * state go to screenshots/e2e/ (gitignored). The whole run is bounded by a watchdog, and wrangler
  * (with its workerd) and the stand-ins are stopped on success, failure, and SIGINT/SIGTERM.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import { startLocalStack, type LocalStack } from "../../dev/local-stack.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHOTS = join(ROOT, "screenshots", "e2e");
@@ -51,31 +50,12 @@ const CHROMIUM_ARGS = [
 
 // ---------------------------------------------------------------- environment: stand-ins + wrangler
 
-interface Standin {
-  url: string;
-  close(): Promise<void>;
-}
-const standins: Standin[] = [];
+let stack: LocalStack | null = null;
 let bedrockUrl = "";
 let base = "";
-let wrangler: ChildProcess | null = null;
-let wranglerLog = "";
-let tempDir = "";
 let browser: Browser | null = null;
 let cleaning: Promise<void> | null = null;
-
-/** A port the OS says is free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const wranglerLog = () => stack?.log() ?? "";
 
 function run(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -85,152 +65,34 @@ function run(command: string, args: string[]): Promise<void> {
   });
 }
 
-const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 
-/** Names wrangler could otherwise pick up from process.env (it merges process.env into secrets). */
-const SECRET_NAMES = [
-  "AUTH_SECRET", "USER_ID_SALT", "ADMIN_TOKEN", "ENCRYPTION_KEY",
-  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_BEARER_TOKEN_BEDROCK", "FLY_API_TOKEN",
-];
-
+/** The stand-ins and `wrangler dev` (dev/local-stack.ts: fresh secrets, .dev.vars never read), then Chromium. */
 async function startEnvironment(): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
   await run(process.execPath, ["scripts/build-web.mjs"]);
-
-  const bedrock = await (await import("../../dev/bedrock-standin.ts")).start({ port: 0 });
-  standins.push(bedrock);
-  bedrockUrl = bedrock.url;
-  const telegram = await (await import("../../dev/telegram-standin.ts")).start({ port: 0 });
-  standins.push(telegram);
-  const flyToken = `e2e-fly-${hex(8)}`;
-  const fly = await (await import("../../dev/fly-standin.ts")).start({ port: 0, token: flyToken });
-  standins.push(fly);
-
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  tempDir = mkdtempSync(join(tmpdir(), "soulprint-e2e-"));
-  const persistDir = join(tempDir, "state");
-
-  const vars: Record<string, string> = {
-    AUTH_SECRET: hex(32),
-    USER_ID_SALT: hex(32),
-    ADMIN_TOKEN: hex(32),
-    ENCRYPTION_KEY: hex(32),
-    AWS_ACCESS_KEY_ID: "AKIDE2ESTANDIN",
-    AWS_SECRET_ACCESS_KEY: "e2e-standin-secret",
-    AWS_BEARER_TOKEN_BEDROCK: "",
-    BEDROCK_ENDPOINT: bedrock.url,
-    TELEGRAM_API_ROOT: telegram.url,
-    FLY_API_BASE: fly.url,
-    FLY_APP_URL: fly.appUrlTemplate,
-    FLY_API_TOKEN: flyToken,
-    ALLOW_EMAIL_AUTH: "true",
-    PUBLIC_URL: base,
-  };
-  // An explicit --env-file makes wrangler skip the repo's .dev.vars entirely (a developer's real
-  // credentials must not leak into the run); --var values take precedence over everything anyway.
-  const envFile = join(tempDir, "e2e.env");
-  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
-
-  const args = [
-    join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev",
-    "--port", String(port), "--ip", "127.0.0.1",
-    "--inspector-port", String(inspectorPort), "--inspector-ip", "127.0.0.1",
-    "--show-interactive-dev-session=false",
-    "--persist-to", persistDir,
-    "--env-file", envFile,
-    "--log-level", "warn",
-  ];
-  for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
-
-  const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
-  for (const name of SECRET_NAMES) delete env[name];
-  // Own process group (detached): wrangler and its workerd are stopped together, by wrangler's pid.
-  wrangler = spawn(process.execPath, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const keep = (chunk: Buffer) => {
-    wranglerLog = (wranglerLog + chunk.toString()).slice(-20_000);
-  };
-  wrangler.stdout?.on("data", keep);
-  wrangler.stderr?.on("data", keep);
-
-  const deadline = Date.now() + 90_000;
-  let lastError = "";
-  for (;;) {
-    if (wrangler.exitCode !== null || wrangler.signalCode !== null) {
-      throw new Error(`wrangler dev exited early (${wrangler.exitCode ?? wrangler.signalCode}):\n${wranglerLog}`);
-    }
-    try {
-      const res = await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(5_000) });
-      if (res.ok) {
-        const health = (await res.json()) as { ok?: boolean; devAuth?: boolean; missing?: string[] };
-        assert.equal(health.devAuth, true, "ALLOW_EMAIL_AUTH=true reached the Worker");
-        assert.deepEqual(health.missing ?? [], [], "no secret is missing");
-        break;
-      }
-      lastError = `HTTP ${res.status}`;
-    } catch (err) {
-      lastError = String((err as Error).message ?? err);
-    }
-    if (Date.now() > deadline) throw new Error(`wrangler dev did not answer /api/health in 90 s (${lastError}):\n${wranglerLog}`);
-    await sleep(250);
-  }
-
+  stack = await startLocalStack();
+  base = stack.base;
+  bedrockUrl = stack.bedrockUrl;
+  const health = (await (await fetch(`${base}/api/health`)).json()) as { devAuth?: boolean; missing?: string[] };
+  assert.equal(health.devAuth, true, "ALLOW_EMAIL_AUTH=true reached the Worker");
+  assert.deepEqual(health.missing ?? [], [], "no secret is missing");
   const { chromium } = await import("playwright-core");
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
-}
-
-function wranglerRunning(): boolean {
-  return wrangler !== null && wrangler.exitCode === null && wrangler.signalCode === null;
-}
-
-/** Signals wrangler's process group (wrangler + workerd); false when it is already gone. */
-function signalWrangler(signal: NodeJS.Signals): boolean {
-  if (!wrangler?.pid) return false;
-  try {
-    process.kill(-wrangler.pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function stopEnvironment(): Promise<void> {
   cleaning ??= (async () => {
     await browser?.close().catch(() => {});
     browser = null;
-    if (wrangler?.pid) {
-      const exited = new Promise<void>((resolve) => (wranglerRunning() ? wrangler!.once("exit", () => resolve()) : resolve()));
-      signalWrangler("SIGTERM");
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))]);
-      clearTimeout(timer);
-      // Whatever is left of the group (a workerd that outlived wrangler): gone for good.
-      signalWrangler("SIGKILL");
-    }
-    await Promise.allSettled(standins.map((s) => s.close()));
-    standins.length = 0;
-    removeTempDir();
+    await stack?.stop();
   })();
   return cleaning;
 }
 
-function removeTempDir(): void {
-  if (!tempDir) return;
-  try {
-    rmSync(tempDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-    tempDir = "";
-  } catch (err) {
-    console.error(`e2e: could not remove ${tempDir}: ${(err as Error).message}`);
-  }
-}
-
 // Last resort if the process exits some other way: never leave wrangler/workerd or files behind.
-process.on("exit", () => {
-  signalWrangler("SIGKILL");
-  removeTempDir();
-});
+process.on("exit", () => stack?.kill());
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(signal, () => {
     console.error(`\n${signal}: stopping wrangler and the stand-ins`);
@@ -239,7 +101,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   });
 }
 const watchdog = setTimeout(() => {
-  console.error(`\ne2e: the run exceeded ${RUN_BUDGET_MS / 1000} s; stopping.\n--- wrangler output (tail) ---\n${wranglerLog.slice(-4000)}`);
+  console.error(`\ne2e: the run exceeded ${RUN_BUDGET_MS / 1000} s; stopping.\n--- wrangler output (tail) ---\n${wranglerLog().slice(-4000)}`);
   void stopEnvironment().finally(() => process.exit(1));
 }, RUN_BUDGET_MS);
 watchdog.unref();
@@ -464,7 +326,7 @@ function watchReply(page: Page, index: number, timeoutMs = 45_000): Promise<Watc
 before(startEnvironment, { timeout: 150_000 });
 after(
   async () => {
-    if (failedTests > 0 && wranglerLog.trim()) console.error(`--- wrangler dev output (tail) ---\n${wranglerLog.slice(-4000)}`);
+    if (failedTests > 0 && wranglerLog().trim()) console.error(`--- wrangler dev output (tail) ---\n${wranglerLog().slice(-4000)}`);
     await stopEnvironment();
     console.log(`e2e: finished in ${((performance.now() - RUN_STARTED) / 1000).toFixed(1)} s (wrangler and stand-ins stopped); screenshots in screenshots/e2e/`);
   },

@@ -8,7 +8,7 @@
  *   await c.waitHealthy(); ... await c.stop();
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -96,7 +96,12 @@ function startTime(pid: number): string | null {
 
 const kb = (v: string | undefined) => Number((v ?? "0").replace(/\s*kB$/, "")) || 0;
 
-export async function startContainer(options: { env: Record<string, string>; echo?: boolean }): Promise<RunningContainer> {
+export async function startContainer(options: {
+  env: Record<string, string>;
+  /** Files Fly would mount under CONTAINER_WORKSPACE_DIR (config.files). */
+  mountFiles?: Record<string, string>;
+  echo?: boolean;
+}): Promise<RunningContainer> {
   const home = mkdtempSync(join(tmpdir(), "soulprint-container-"));
   const stateDir = join(home, ".openclaw");
   const port = Number(options.env.CONTAINER_PORT ?? (await freePort()));
@@ -113,6 +118,8 @@ export async function startContainer(options: { env: Record<string, string>; ech
     SOULPRINT_BOTAPI_PORT: String(await freePort()),
     ...options.env,
   };
+  mkdirSync(env.CONTAINER_WORKSPACE_DIR!, { recursive: true });
+  for (const [name, content] of Object.entries(options.mountFiles ?? {})) writeFileSync(join(env.CONTAINER_WORKSPACE_DIR!, name), content);
   const startedAt = Date.now();
   const child = spawn(process.execPath, [ENTRYPOINT], { env, cwd: CONTAINER_DIR, stdio: ["ignore", "pipe", "pipe"] });
   const logs: string[] = [];
