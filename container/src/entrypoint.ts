@@ -116,17 +116,21 @@ async function main(): Promise<void> {
   const shutdown = async (code: number, why: string) => {
     if (stopping) return;
     stopping = true;
+    const t0 = Date.now();
     log(`stopping: ${why}`);
-    await writeBack?.flush(numberEnv(env.SOULPRINT_WRITEBACK_FLUSH_MS, 5_000)).catch(() => {});
+    // Files first: the machine's disk does not survive a stop.
+    await writeBack?.flush(numberEnv(env.SOULPRINT_WRITEBACK_FLUSH_MS, 3_000)).catch(() => {});
     if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<boolean>((r) => child.once("exit", () => r(true)));
       child.kill("SIGTERM");
-      const exited = await Promise.race([
-        new Promise<boolean>((r) => child.once("exit", () => r(true))),
-        new Promise<boolean>((r) => setTimeout(() => r(false), numberEnv(env.SOULPRINT_STOP_GRACE_MS, 8_000))),
-      ]);
-      if (!exited) child.kill("SIGKILL");
+      const exited = await Promise.race([gone, new Promise<boolean>((r) => setTimeout(() => r(false), numberEnv(env.SOULPRINT_STOP_GRACE_MS, 8_000)))]);
+      if (!exited) {
+        log("openclaw did not exit in time: SIGKILL");
+        child.kill("SIGKILL");
+      }
     }
     await Promise.allSettled([front.close(), shim?.close()]);
+    log(`stopped in ${Date.now() - t0} ms`);
     process.exit(code);
   };
 

@@ -49,6 +49,7 @@ export interface RunningContainer {
   /** Highest total RSS seen so far, and the per-process peak (VmHWM) of the biggest process. */
   memory(): { peakTotalRssKb: number; peakProcessHwmKb: number; samples: number };
   /** SIGTERM, wait for exit (ms it took), clean up the temp dirs. */
+  /** `signal` "SIGKILL" in the answer: it did not exit within 30 s and was killed. */
   stop(signal?: NodeJS.Signals): Promise<{ ms: number; code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -194,7 +195,7 @@ export async function startContainer(options: {
         }
       }
       rmSync(home, { recursive: true, force: true });
-      return { ms: Date.now() - t0, code: result?.code ?? null, signal: result?.signal ?? "SIGKILL" };
+      return { ms: Date.now() - t0, code: result ? result.code : null, signal: result ? result.signal : "SIGKILL" };
     },
   };
 }
