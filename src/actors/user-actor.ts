@@ -145,38 +145,29 @@ export class UserActor extends DurableObject<Env> {
   // ---- RPC: profile, workspace ---------------------------------------------------------------
 
   async me(who: Identity): Promise<RpcResult<Me>> {
-    return capture(async () => {
-      await this.identify(who);
-      return this.describeMe();
-    });
+    return this.asUser(who, () => this.describeMe());
   }
 
   async updateMe(who: Identity, patch: { chatMode?: unknown }): Promise<RpcResult<Me>> {
-    return capture(async () => {
-      await this.identify(who);
+    return this.asUser(who, async () => {
       if (patch.chatMode !== undefined) setChatMode(this.sql, patch.chatMode);
       return this.describeMe();
     });
   }
 
   async setTier(who: Identity, tier: unknown): Promise<RpcResult<Me>> {
-    return capture(async () => {
-      await this.identify(who);
+    return this.asUser(who, async () => {
       setTier(this.sql, tier);
       return this.describeMe();
     });
   }
 
   async listFiles(who: Identity) {
-    return capture(async () => {
-      await this.identify(who);
-      return { files: this.workspace.list() };
-    });
+    return this.asUser(who, () => ({ files: this.workspace.list() }));
   }
 
   async readFile(who: Identity, name: string) {
-    return capture(async () => {
-      await this.identify(who);
+    return this.asUser(who, async () => {
       const file = this.workspace.read(name);
       if (!file) throw new HttpError(404, "file_not_found", `There is no ${name} in your workspace.`);
       return file;
@@ -184,46 +175,30 @@ export class UserActor extends DurableObject<Env> {
   }
 
   async writeFile(who: Identity, name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string } = {}) {
-    return capture(async () => {
-      await this.identify(who);
-      return this.workspace.write(name, content, { ...preconditions, source: "user" });
-    });
+    return this.asUser(who, () => this.workspace.write(name, content, { ...preconditions, source: "user" }));
   }
 
   async deleteFile(who: Identity, name: string, ifMatch?: string) {
-    return capture(async () => {
-      await this.identify(who);
-      return this.workspace.delete(name, { ifMatch, source: "user" });
-    });
+    return this.asUser(who, () => this.workspace.delete(name, { ifMatch, source: "user" }));
   }
 
   async fileVersions(who: Identity, name: string) {
-    return capture(async () => {
-      await this.identify(who);
-      return { versions: this.workspace.versions(name) };
-    });
+    return this.asUser(who, () => ({ versions: this.workspace.versions(name) }));
   }
 
   // ---- RPC: chat -----------------------------------------------------------------------------
 
   async chatTicket(who: Identity) {
-    return capture(async () => {
-      await this.identify(who);
-      return issueTicket(this.sql, who.userId);
-    });
+    return this.asUser(who, () => issueTicket(this.sql, who.userId));
   }
 
   async chatHistory(who: Identity, limit: number, before?: string): Promise<RpcResult<{ messages: HistoryMessage[]; hasMore: boolean }>> {
-    return capture(async () => {
-      await this.identify(who);
-      return this.history.page(limit, before);
-    });
+    return this.asUser(who, () => this.history.page(limit, before));
   }
 
   /** HTTP chat, finished: waits for the whole reply. */
   async chatComplete(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReplyResult>> {
-    return capture(async () => {
-      await this.identify(who);
+    return this.asUser(who, async () => {
       const { result } = await this.chat.send({ clientId: input.id, text: input.text, channel: "http" });
       return result;
     });
@@ -231,8 +206,7 @@ export class UserActor extends DurableObject<Env> {
 
   /** HTTP chat, streamed: the API.md events as Server-Sent Events. */
   async chatStream(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReadableStream<Uint8Array>>> {
-    return capture(async () => {
-      await this.identify(who);
+    return this.asUser(who, async () => {
       const stream = sseStream();
       const started = await this.chat.send({ clientId: input.id, text: input.text, channel: "http" }, { listener: stream.listener });
       void started.result.finally(() => stream.close());
@@ -241,40 +215,25 @@ export class UserActor extends DurableObject<Env> {
   }
 
   async usage(who: Identity, days: number): Promise<RpcResult<{ days: DayUsage[] }>> {
-    return capture(async () => {
-      await this.identify(who);
-      return { days: usageDays(this.sql, days) };
-    });
+    return this.asUser(who, () => ({ days: usageDays(this.sql, days) }));
   }
 
   // ---- RPC: Fly --------------------------------------------------------------------------------
 
   async flyStatus(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return capture(async () => {
-      await this.identify(who);
-      return this.fly.status();
-    });
+    return this.asUser(who, () => this.fly.status());
   }
 
   async flyProvision(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return capture(async () => {
-      await this.identify(who);
-      return this.fly.provision();
-    });
+    return this.asUser(who, () => this.fly.provision());
   }
 
   async flySync(who: Identity) {
-    return capture(async () => {
-      await this.identify(who);
-      return this.fly.sync();
-    });
+    return this.asUser(who, () => this.fly.sync());
   }
 
   async flyDelete(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return capture(async () => {
-      await this.identify(who);
-      return this.fly.deleteApp();
-    });
+    return this.asUser(who, () => this.fly.deleteApp());
   }
 
   /** The container's write-back of a file its agent changed, authenticated by its gateway token. */
@@ -291,15 +250,11 @@ export class UserActor extends DurableObject<Env> {
 
   /** `origin`: this Worker's origin, for the webhook URL when PUBLIC_URL is not set. */
   async telegramClaim(who: Identity, botToken?: string, origin?: string) {
-    return capture(async () => {
-      await this.identify(who);
-      return this.telegram.claim(botToken, botPool(this.env), origin);
-    });
+    return this.asUser(who, () => this.telegram.claim(botToken, botPool(this.env), origin));
   }
 
   async telegramRelease(who: Identity) {
-    return capture(async () => {
-      await this.identify(who);
+    return this.asUser(who, async () => {
       await this.telegram.release(botPool(this.env));
       return null;
     });
@@ -315,6 +270,14 @@ export class UserActor extends DurableObject<Env> {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /** Every user-facing RPC: record who owns the object (first contact), then run; errors as data. */
+  private asUser<T>(who: Identity, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
+    return capture(async () => {
+      await this.identify(who);
+      return fn();
+    });
+  }
 
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
   private async identify(who: Identity): Promise<Profile> {
