@@ -25,7 +25,8 @@ describe("provisioning", () => {
     const first = await withFly(user, (fly) => fly.provision());
     expect(first).toMatchObject({ state: "provisioning", step: "create_app", app: user.app });
 
-    const ready = await driveUntil(user, settled);
+    // The last step queues a sync that picks up anything changed meanwhile: ready, then synced.
+    const ready = await driveUntil(user, (s) => settled(s) && !s.workspace.pendingSync);
     expect(ready).toMatchObject({ state: "ready", step: null, lastError: null, attempts: 0 });
     expect(ready.machines).toEqual([expect.objectContaining({ name: "agent-1", state: "started", region: "iad" })]);
     expect(ready.workspace.pendingSync).toBe(false);

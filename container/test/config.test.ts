@@ -193,3 +193,13 @@ test("the image check fails when the Bedrock plugin is missing (as it is here, o
     rmSync(state, { recursive: true, force: true });
   }
 });
+
+test("the entrypoint refuses to start without GATEWAY_TOKEN (exit 78, a configuration error)", () => {
+  const run = spawnSync(process.execPath, [resolve(import.meta.dirname, "..", "src", "entrypoint.ts")], {
+    env: { PATH: process.env.PATH, HOME: tmpdir(), BEDROCK_MODEL_ID: "m" },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  assert.equal(run.status, 78, run.stderr);
+  assert.match(run.stderr, /GATEWAY_TOKEN is required/);
+});
