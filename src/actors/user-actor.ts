@@ -281,9 +281,15 @@ export class UserActor extends DurableObject<Env> {
 
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
   private async identify(who: Identity): Promise<Profile> {
-    const { profile, created } = ensureProfile(this.sql, who);
-    if (created) await this.workspace.seedStarterFiles();
-    return profile;
+    const existing = readProfile(this.sql);
+    if (existing) return ensureProfile(this.sql, who).profile;
+    // First contact: hashing the starter files awaits, and a second request arriving meanwhile must
+    // not see a half-seeded workspace, so nothing else runs until the user exists completely.
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const { profile, created } = ensureProfile(this.sql, who);
+      if (created) await this.workspace.seedStarterFiles();
+      return profile;
+    });
   }
 
   private requireProfile(): Profile {
