@@ -21,12 +21,6 @@ describe("workspace files", () => {
     expect(files.find((f) => f.name === "MEMORY.md")?.size).toBe(0);
   });
 
-  it("never shows a half-seeded workspace to requests that race the first one", async () => {
-    const user = await newUser();
-    const lists = await Promise.all([list(user), list(user), list(user), list(user)]);
-    for (const files of lists) expect(files.map((f) => f.name)).toEqual(["IDENTITY.md", "MEMORY.md", "SOUL.md", "USER.md"]);
-  });
-
   it("round-trips emoji and CJK text byte for byte, with size in bytes and an ETag", async () => {
     const user = await newUser();
     const text = "# 魂 🦊\n\nわたしは狐です。👩🏽‍💻 — ça va? Ωμέγα\n";
