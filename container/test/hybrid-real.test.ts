@@ -64,8 +64,13 @@ describe("hybrid routing through the real container", { timeout: 600_000 }, () =
       env: { ...secrets, CONTAINER_PORT: String(containerPort), SOULPRINT_MODEL_BASE_URL: `${model.url}/v1`, SOULPRINT_MODEL_ID: "standin-model" },
     });
     await container.waitHealthy(180_000);
-    await waitFor("the app to be ready", async () => {
-      const status = await api<{ state: string }>("/api/fly/status", { headers: auth });
+    // The provisioner's health check may give up while OpenClaw is still starting (it takes 15–45 s
+    // here); provisioning again resumes from that step, as a user pressing the button would.
+    let last = "";
+    await waitFor(`the app to be ready (last status ${last})`, async () => {
+      const status = await api<{ state: string; step: string | null; lastError: string | null }>("/api/fly/status", { headers: auth });
+      last = JSON.stringify(status.body);
+      if (status.body.state === "failed") await api("/api/fly/provision", { method: "POST", headers: auth });
       return status.body.state === "ready" ? status.body : undefined;
     }, 120_000);
   });
