@@ -233,7 +233,7 @@ await check("telegram: /__control/deliver reaches the webhook with the secret; t
   const d2 = await ctl(telegram.url, "/deliver", { token: TOKEN, text: "again", chatId: 4242 });
   assert(d2.updateId === d.updateId + 1, "update ids do not increase");
   const dry = await ctl(telegram.url, "/deliver", { token: TOKEN, text: "dry", chatId: 4242, dryRun: true });
-  assert(dry.updateId === d2.updateId + 1 && dry.headers["x-telegram-bot-api-secret-token"] === "s3cret_check" && received.length === 2, "dryRun");
+  assert(dry.updateId === d2.updateId + 1 && dry.headers["x-telegram-bot-api-secret-token"] === "s3cret_check" && (received.length as number) === 2, "dryRun");
 });
 
 await check("telegram: revoked / 'bad' token → 401 Unauthorized", async () => {

@@ -796,10 +796,6 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
   }
 
   async function writeBack(app: App, b: Obj): Promise<Obj> {
-    if (app.behaviour.refuseWhileWaking && ![...app.machines.values()].some((x) => x.state === "started")) {
-      void routeToMachine(app); // starts it, as the proxy would, but this request is refused meanwhile
-      return sendJson(res, 502, { error: `${name} is starting` });
-    }
     const m = await routeToMachine(app);
     const env = m?.bootEnv ?? {};
     const base = env.SOULPRINT_CALLBACK_URL;

@@ -33,7 +33,8 @@ const FLY_USERS = Number(values["fly-users"]);
 const DISCONNECT_RATE = Number(values["disconnect-rate"]);
 const RUN_BUDGET_MS = 8 * 60_000;
 
-let stack: LocalStack | null = null;
+// Set by main(); read by the watchdog, the signal handlers and the final cleanup.
+let stack = null as LocalStack | null;
 const watchdog = setTimeout(() => {
   console.error(`soak: over its ${RUN_BUDGET_MS / 60_000}-minute budget, stopping`);
   void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(2));

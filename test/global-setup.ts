@@ -3,7 +3,6 @@
  * and hands their URLs to the Worker's bindings (vitest.config.ts) and to tests (`inject`).
  */
 import type { TestProject } from "vitest/node";
-import { existsSync } from "node:fs";
 
 interface Handle {
   url: string;
@@ -11,25 +10,17 @@ interface Handle {
   appUrlTemplate?: string;
 }
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    bedrockUrl: string;
-    telegramUrl: string;
-    flyUrl: string;
-    flyAppUrlTemplate: string;
-  }
-}
+// The provided keys are declared for tests in test/env.d.ts.
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const bedrock: Handle = await (await import("../dev/bedrock-standin.ts")).start({ port: 0 });
   const telegram: Handle = await (await import("../dev/telegram-standin.ts")).start({ port: 0 });
-  const flyPath = new URL("../dev/fly-standin.ts", import.meta.url);
-  const fly: Handle | null = existsSync(flyPath) ? await (await import(flyPath.href)).start({ port: 0, token: "test-fly-token" }) : null;
+  const fly: Handle = await (await import("../dev/fly-standin.ts")).start({ port: 0, token: "test-fly-token" });
   project.provide("bedrockUrl", bedrock.url);
   project.provide("telegramUrl", telegram.url);
-  project.provide("flyUrl", fly?.url ?? "http://127.0.0.1:9");
-  project.provide("flyAppUrlTemplate", fly?.appUrlTemplate ?? "http://127.0.0.1:9/_apps/{app}");
+  project.provide("flyUrl", fly.url);
+  project.provide("flyAppUrlTemplate", fly.appUrlTemplate!);
   return async () => {
-    await Promise.all([bedrock.close(), telegram.close(), fly?.close()]);
+    await Promise.all([bedrock.close(), telegram.close(), fly.close()]);
   };
 }
