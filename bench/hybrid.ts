@@ -3,13 +3,13 @@
  * (the Bedrock stand-in), on one `wrangler dev`, for the same paid user (chatMode toggled). Both
  * stand-ins stamp nothing, so this compares whole paths as a client sees them; the container path's
  * extra cost is the second upstream hop (object → container → its own stream) and the OpenAI SSE
- * parsing. `node bench/hybrid.ts [--rounds 30]`.
+ * parsing. `node bench/hybrid.ts [--rounds 25]` (at most 29: 60 chat messages a minute per user is the rate limit).
  */
 import { parseArgs } from "node:util";
 import { startLocalStack } from "../dev/local-stack.ts";
 import { percentiles } from "../soak/soak-chat.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "30" } } });
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "25" } } });
 const ROUNDS = Number(values.rounds);
 const stack = await startLocalStack({
   vars: { FLY_TUNING: JSON.stringify({ retryBaseMs: 20, jobBackoffBaseMs: 50, jobBackoffCapMs: 500, syncDebounceMs: 100, statusCacheMs: 0, waitPollSeconds: 1 }) },
