@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { timingSafeEqualStr } from "../src/lib/crypto.ts";
+import { userLogHash } from "../src/lib/request-log.ts";
+import type { UserActor } from "../src/actors/user-actor.ts";
 import { ADMIN, api, apiJson, jsonInit, newUser } from "./helpers.ts";
 import { scenario, script } from "./bedrock-control.ts";
 
@@ -58,6 +61,24 @@ describe("logging", () => {
     expect(typeof lines[0]!.ms).toBe("number");
     expect(lines[0]!.user).toMatch(/^[0-9a-f]{12}$/);
     expect(JSON.stringify(lines[0])).not.toContain(user.userId);
+  });
+});
+
+describe("job logging", () => {
+  it("writes one line per job with the owner's log hash, never the user id", async () => {
+    const logs = captureLogs();
+    const user = await newUser();
+    await api("/api/me", { headers: user.auth });
+    const stub = env.USER_ACTOR.get(env.USER_ACTOR.idFromName(user.userId));
+    await runInDurableObject(stub, async (actor: UserActor) => {
+      actor.jobs.define("test_logged", { run: async () => {} });
+      await actor.jobs.schedule("test_logged", 60_000);
+      actor.sql.run("UPDATE jobs SET due_at = 0 WHERE kind = 'test_logged'");
+    });
+    await runDurableObjectAlarm(stub);
+    const line = logs.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "job" && l.kind === "test_logged");
+    expect(line).toMatchObject({ ok: true, user: await userLogHash(user.userId) });
+    expect(JSON.stringify(line)).not.toContain(user.userId);
   });
 });
 

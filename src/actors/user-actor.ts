@@ -23,6 +23,7 @@ import type { ChatFrame } from "../lib/chat/frames.ts";
 import { createBedrockClient } from "../lib/chat/bedrock.ts";
 import { sseStream } from "../lib/chat/sse.ts";
 import { buildMe, type Me } from "../lib/me.ts";
+import { userLogHash } from "../lib/request-log.ts";
 import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 import { Circuit } from "../lib/container/circuit.ts";
 import { chooseRoute, type Route } from "../lib/container/route.ts";
@@ -45,12 +46,14 @@ export class UserActor extends DurableObject<Env> {
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
+  /** The owner as log lines name them (a keyed hash, never the id). */
+  private userHash: string | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = new Sql(ctx.storage.sql);
     this.config = loadConfig(env);
-    this.jobs = new JobScheduler(this.sql, ctx.storage);
+    this.jobs = new JobScheduler(this.sql, ctx.storage, Date.now, () => ({ user: this.userHash }));
     this.workspace = new Workspace(this.sql, (change) => this.onWorkspaceChange(change));
     this.history = new ChatHistory(this.sql);
     this.sockets = new SocketHub(ctx);
@@ -124,6 +127,8 @@ export class UserActor extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    const profile = readProfile(this.sql);
+    if (profile) this.userHash ??= await userLogHash(profile.userId);
     await this.jobs.runDue();
   }
 

@@ -63,6 +63,8 @@ export class JobScheduler {
     private readonly sql: Sql,
     private readonly storage: DurableObjectStorage,
     private readonly now: () => number = Date.now,
+    /** Fields added to every job log line (the owner's log hash). */
+    private readonly logContext: () => Record<string, string | undefined> = () => ({}),
   ) {}
 
   define(kind: string, definition: JobDefinition): void {
@@ -133,11 +135,11 @@ export class JobScheduler {
       } else {
         this.sql.run("DELETE FROM jobs WHERE kind = ? AND generation = ?", row.kind, row.generation);
       }
-      console.log(JSON.stringify({ event: "job", kind: row.kind, ok: true, attempts: row.attempts, ms: this.now() - started }));
+      console.log(JSON.stringify({ event: "job", ...this.logContext(), kind: row.kind, ok: true, attempts: row.attempts, ms: this.now() - started }));
     } catch (error) {
       const attempts = row.attempts + 1;
       const max = definition.maxAttempts ?? 8;
-      console.warn(JSON.stringify({ event: "job", kind: row.kind, ok: false, attempts, error: logSafe(error), ms: this.now() - started }));
+      console.warn(JSON.stringify({ event: "job", ...this.logContext(), kind: row.kind, ok: false, attempts, error: logSafe(error), ms: this.now() - started }));
       if (attempts >= max) {
         this.sql.run("DELETE FROM jobs WHERE kind = ? AND generation = ?", row.kind, row.generation);
         await definition.onGiveUp?.({ ...job, attempts }, error);

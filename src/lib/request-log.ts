@@ -13,6 +13,11 @@ interface RequestMeta {
 
 const meta = new WeakMap<object, RequestMeta>();
 
+/** The user as logs name them: a short keyed hash, so log lines of one user can be grouped but not traced back. */
+export async function userLogHash(userId: string): Promise<string> {
+  return (await sha256Hex(`log:${userId}`)).slice(0, 12);
+}
+
 export function startRequest(request: Request): void {
   meta.set(request, { requestId: request.headers.get("cf-ray") ?? crypto.randomUUID(), startedAt: Date.now() });
 }
@@ -33,7 +38,7 @@ export async function logRequest(request: IRequest, response: Response): Promise
     route: request.route ?? "(none)",
     status: response.status,
     ms: Date.now() - entry.startedAt,
-    user: entry.userId ? (await sha256Hex(`log:${entry.userId}`)).slice(0, 12) : undefined,
+    user: entry.userId ? await userLogHash(entry.userId) : undefined,
   };
   console.log(JSON.stringify(line));
   if (response.status === 101 || response.webSocket) return response;
