@@ -72,7 +72,6 @@ export function describeError(err: unknown): ErrorInfo {
       message: `${err.message} Try again in a moment.`,
     };
   }
-  if (isRemoteHttpError(err)) return err;
   return { status: 500, code: "internal_error", message: "Something went wrong on our side. Try again; if it keeps failing, tell us." };
 }
 
@@ -80,16 +79,6 @@ export function describeError(err: unknown): ErrorInfo {
 export function errorInfo(err: unknown): ErrorInfo {
   const info = describeError(err);
   return { status: info.status, code: info.code, message: info.message, headers: info.headers ?? {} };
-}
-
-function isRemoteHttpError(value: unknown): value is ErrorInfo {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as ErrorInfo).status === "number" &&
-    typeof (value as ErrorInfo).code === "string" &&
-    typeof (value as ErrorInfo).message === "string"
-  );
 }
 
 /** The JSON error response of API.md. */

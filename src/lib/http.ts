@@ -75,16 +75,3 @@ export async function readOptionalJsonObject(request: Request, maxBytes = MAX_JS
 function tooLarge(maxBytes: number): HttpError {
   return new HttpError(413, "body_too_large", `The body may be at most ${Math.floor(maxBytes / 1024)} KiB.`);
 }
-
-/** A string field of a JSON body, trimmed of nothing, with a length cap. */
-export function stringField(body: Record<string, unknown>, key: string, options: { required?: boolean; max?: number; min?: number } = {}): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) {
-    if (options.required) throw new HttpError(400, "missing_field", `The field "${key}" is required.`);
-    return undefined;
-  }
-  if (typeof value !== "string") throw new HttpError(400, "invalid_field", `The field "${key}" must be a string.`);
-  if (options.min !== undefined && value.length < options.min) throw new HttpError(400, "invalid_field", `The field "${key}" must be at least ${options.min} characters.`);
-  if (options.max !== undefined && value.length > options.max) throw new HttpError(400, "invalid_field", `The field "${key}" must be at most ${options.max} characters.`);
-  return value;
-}

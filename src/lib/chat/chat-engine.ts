@@ -288,7 +288,7 @@ function doneFrame(result: ReplyResult): ChatFrame {
 }
 
 /** The frames that show a finished reply again to a client that repeated its id. */
-export function replayFrames(result: ReplyResult): ChatFrame[] {
+function replayFrames(result: ReplyResult): ChatFrame[] {
   const frames: ChatFrame[] = [];
   if (result.text) frames.push({ type: "delta", id: result.id, text: result.text });
   for (const image of result.images) frames.push({ type: "image", id: result.id, url: image.url, alt: image.alt });
