@@ -64,6 +64,19 @@ describe("logging", () => {
   });
 });
 
+describe("reply logging", () => {
+  it("writes one line per reply with its route, cost and upstream calls, never its text", async () => {
+    const logs = captureLogs();
+    const user = await newUser();
+    const { key, tag } = scenario();
+    await script(key, [{ text: "a private reply" }]);
+    await api("/api/chat", jsonInit("POST", { text: `a private question ${tag}` }, { ...user.auth, accept: "application/json" }));
+    const line = logs.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "reply");
+    expect(line).toMatchObject({ channel: "http", via: "bedrock", status: "done", upstream: { bedrock: 1 }, user: await userLogHash(user.userId) });
+    expect(JSON.stringify(line)).not.toContain("private");
+  });
+});
+
 describe("job logging", () => {
   it("writes one line per job with the owner's log hash, never the user id", async () => {
     const logs = captureLogs();

@@ -24,6 +24,7 @@ import { createBedrockClient } from "../lib/chat/bedrock.ts";
 import { sseStream } from "../lib/chat/sse.ts";
 import { buildMe, type Me } from "../lib/me.ts";
 import { userLogHash } from "../lib/request-log.ts";
+import { UpstreamMeter } from "../lib/upstream-meter.ts";
 import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 import { Circuit } from "../lib/container/circuit.ts";
 import { chooseRoute, type Route } from "../lib/container/route.ts";
@@ -42,6 +43,8 @@ export class UserActor extends DurableObject<Env> {
   readonly chat: ChatEngine;
   readonly fly: FlyService;
   readonly circuit: Circuit;
+  /** Upstream calls this object made, for the job and reply log lines. */
+  readonly meter = new UpstreamMeter();
   readonly telegram: TelegramService;
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
@@ -53,7 +56,7 @@ export class UserActor extends DurableObject<Env> {
     super(ctx, env);
     this.sql = new Sql(ctx.storage.sql);
     this.config = loadConfig(env);
-    this.jobs = new JobScheduler(this.sql, ctx.storage, Date.now, () => ({ user: this.userHash }));
+    this.jobs = new JobScheduler(this.sql, ctx.storage, Date.now, () => ({ user: this.userHash }), this.meter);
     this.workspace = new Workspace(this.sql, (change) => this.onWorkspaceChange(change));
     this.history = new ChatHistory(this.sql);
     this.sockets = new SocketHub(ctx);
@@ -74,7 +77,9 @@ export class UserActor extends DurableObject<Env> {
       workspace: this.workspace,
       profile: () => this.requireProfile(),
       broadcast: (frame) => this.sockets.broadcast(frame),
-      bedrock: () => (this.bedrockClient ??= createBedrockClient(this.env, this.config)),
+      bedrock: () => (this.bedrockClient ??= createBedrockClient(this.env, this.config, () => this.meter.count("bedrock"))),
+      meter: this.meter,
+      logContext: () => ({ user: this.userHash }),
       containerProducer: () => (this.route() === "container" ? this.containerProducer() : null),
     });
     this.fly = new FlyService({
@@ -87,7 +92,7 @@ export class UserActor extends DurableObject<Env> {
       broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
       telegramSecrets: () => this.telegram.secrets(),
       publicUrl: () => this.config.publicUrl ?? "http://127.0.0.1:8787",
-    });
+    }, { fetch: this.meter.fetch("fly") });
     this.fly.defineJobs();
     this.jobs.define("container_health", { run: () => this.checkContainerHealth(), maxAttempts: 20, backoffBaseMs: this.config.containerCooldownMs });
     this.telegram = new TelegramService({
@@ -99,6 +104,7 @@ export class UserActor extends DurableObject<Env> {
       history: this.history,
       userId: () => this.requireProfile().userId,
       onClaimChanged: () => this.fly.onTelegramChanged(),
+      fetch: this.meter.fetch("telegram"),
       forwardToContainer: async (update) => {
         const secrets = await this.telegram.secrets();
         return secrets ? this.forwardTelegramToContainer(update, secrets.webhookSecret) : false;
@@ -127,8 +133,7 @@ export class UserActor extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    const profile = readProfile(this.sql);
-    if (profile) this.userHash ??= await userLogHash(profile.userId);
+    await this.ensureUserHash();
     await this.jobs.runDue();
   }
 
@@ -284,8 +289,14 @@ export class UserActor extends DurableObject<Env> {
     });
   }
 
+  private async ensureUserHash(): Promise<void> {
+    const profile = readProfile(this.sql);
+    if (profile) this.userHash ??= await userLogHash(profile.userId);
+  }
+
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
   private async identify(who: Identity): Promise<Profile> {
+    this.userHash ??= await userLogHash(who.userId);
     const existing = readProfile(this.sql);
     if (existing) return ensureProfile(this.sql, who).profile;
     // First contact: hashing the starter files awaits, and a second request arriving meanwhile must
@@ -314,7 +325,7 @@ export class UserActor extends DurableObject<Env> {
       produce: async (reply) => {
         const [appUrl, gatewayToken] = [this.fly.appUrl(), await this.fly.gatewayToken()];
         if (!appUrl || !gatewayToken) return false;
-        const producer = new ContainerProducer({ appUrl, gatewayToken, userId: this.requireProfile().userId }, this.containerTuning, (reason) => this.openCircuit(reason));
+        const producer = new ContainerProducer({ appUrl, gatewayToken, userId: this.requireProfile().userId }, this.containerTuning, (reason) => this.openCircuit(reason), this.meter.fetch("container"));
         return producer.produce(reply);
       },
     };
@@ -324,7 +335,7 @@ export class UserActor extends DurableObject<Env> {
   async forwardTelegramToContainer(update: unknown, webhookSecret: string): Promise<boolean> {
     const appUrl = this.fly.appUrl();
     if (this.route() !== "container" || !appUrl) return false;
-    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret }, update, this.containerTuning);
+    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret }, update, this.containerTuning, this.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;
   }

@@ -9,6 +9,7 @@
  */
 import type { Sql } from "./sql.ts";
 import { logSafe } from "./errors.ts";
+import type { UpstreamMeter } from "./upstream-meter.ts";
 
 export interface JobRun {
   kind: string;
@@ -65,6 +66,8 @@ export class JobScheduler {
     private readonly now: () => number = Date.now,
     /** Fields added to every job log line (the owner's log hash). */
     private readonly logContext: () => Record<string, string | undefined> = () => ({}),
+    /** Counts upstream calls, so each job's line says how many it made. */
+    private readonly meter?: UpstreamMeter,
   ) {}
 
   define(kind: string, definition: JobDefinition): void {
@@ -123,6 +126,8 @@ export class JobScheduler {
     }
     const job: JobRun = { kind: row.kind, attempts: row.attempts, payload: row.payload === null ? undefined : JSON.parse(row.payload) };
     const started = this.now();
+    const calls = this.meter?.snapshot();
+    const upstream = () => (this.meter && calls ? { upstream: this.meter.since(calls) } : {});
     try {
       const outcome = await definition.run(job);
       if (outcome && outcome.rerunInMs >= 0) {
@@ -135,11 +140,11 @@ export class JobScheduler {
       } else {
         this.sql.run("DELETE FROM jobs WHERE kind = ? AND generation = ?", row.kind, row.generation);
       }
-      console.log(JSON.stringify({ event: "job", ...this.logContext(), kind: row.kind, ok: true, attempts: row.attempts, ms: this.now() - started }));
+      console.log(JSON.stringify({ event: "job", ...this.logContext(), kind: row.kind, ok: true, attempts: row.attempts, ms: this.now() - started, ...upstream() }));
     } catch (error) {
       const attempts = row.attempts + 1;
       const max = definition.maxAttempts ?? 8;
-      console.warn(JSON.stringify({ event: "job", ...this.logContext(), kind: row.kind, ok: false, attempts, error: logSafe(error), ms: this.now() - started }));
+      console.warn(JSON.stringify({ event: "job", ...this.logContext(), kind: row.kind, ok: false, attempts, error: logSafe(error), ms: this.now() - started, ...upstream() }));
       if (attempts >= max) {
         this.sql.run("DELETE FROM jobs WHERE kind = ? AND generation = ?", row.kind, row.generation);
         await definition.onGiveUp?.({ ...job, attempts }, error);

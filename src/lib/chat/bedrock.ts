@@ -45,15 +45,24 @@ const RETRYABLE = new Set([
   "ModelTimeoutException",
 ]);
 
-export function createBedrockClient(env: Env, config: Config): BedrockRuntimeClient {
+/** `onCall` runs once per HTTP call (retries are ours, so one send is one call). */
+export function createBedrockClient(env: Env, config: Config, onCall?: () => void): BedrockRuntimeClient {
   const base = { region: config.awsRegion, endpoint: config.bedrockEndpoint, maxAttempts: 1 };
+  let client: BedrockRuntimeClient;
   if (env.AWS_BEARER_TOKEN_BEDROCK) {
-    return new BedrockRuntimeClient({ ...base, token: { token: env.AWS_BEARER_TOKEN_BEDROCK }, authSchemePreference: ["httpBearerAuth"] });
+    client = new BedrockRuntimeClient({ ...base, token: { token: env.AWS_BEARER_TOKEN_BEDROCK }, authSchemePreference: ["httpBearerAuth"] });
+  } else if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    client = new BedrockRuntimeClient({ ...base, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } });
+  } else {
+    throw new HttpError(503, "not_configured", "Chat is not configured: an operator must set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_BEARER_TOKEN_BEDROCK.");
   }
-  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    return new BedrockRuntimeClient({ ...base, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } });
+  if (onCall) {
+    client.middlewareStack.add((next) => (args) => {
+      onCall();
+      return next(args);
+    }, { step: "build", name: "soulprintCountCalls" });
   }
-  throw new HttpError(503, "not_configured", "Chat is not configured: an operator must set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_BEARER_TOKEN_BEDROCK.");
+  return client;
 }
 
 export interface TurnRequest {

@@ -17,6 +17,7 @@ import type { ChatFrame, FrameListener, UsageSummary } from "./frames.ts";
 import { HISTORY_CHAR_BUDGET, buildConverseParts, buildSystemPrompt } from "./prompt.ts";
 import { StreamInterruptedError, generateImage, streamTurn, type RetryPolicy } from "./bedrock.ts";
 import { TOOL_SPECS, runTool } from "./tools.ts";
+import type { UpstreamMeter } from "../upstream-meter.ts";
 
 export const MAX_MESSAGE_CHARS = 32_000;
 export const MAX_TOOL_ROUNDS = 4;
@@ -81,6 +82,10 @@ export interface ChatHost {
   /** The container route, when hybrid routing picks it for this message. */
   containerProducer?(): ReplyProducer | null;
   retryPolicy?: RetryPolicy;
+  /** Counts upstream calls for the reply's log line. */
+  meter?: UpstreamMeter;
+  /** Fields for every reply log line (the owner's log hash). */
+  logContext?(): Record<string, string | undefined>;
 }
 
 export class ChatEngine {
@@ -158,6 +163,8 @@ export class ChatEngine {
   }
 
   private async run(reply: ActiveReply, userText: string): Promise<ReplyResult> {
+    const started = Date.now();
+    const calls = this.host.meter?.snapshot();
     let status: ReplyStatus = "done";
     let failure: { code: string; message: string } | null = null;
     const context = this.contextFor(reply, userText);
@@ -183,7 +190,14 @@ export class ChatEngine {
       }
     }
     if (status === "done" && reply.abort.signal.aborted) status = "cancelled";
-    return this.finish(reply, status, failure);
+    const result = this.finish(reply, status, failure);
+    // One line per reply: what it cost and which upstreams it touched (never its text).
+    console.log(JSON.stringify({
+      event: "reply", ...this.host.logContext?.(), channel: reply.channel, via: reply.via, status, ms: Date.now() - started,
+      ...(failure ? { code: failure.code } : {}), tokens: result.usage.inputTokens + result.usage.outputTokens, costUsd: result.usage.costUsd,
+      ...(calls && this.host.meter ? { upstream: this.host.meter.since(calls) } : {}),
+    }));
+    return result;
   }
 
   private contextFor(reply: ActiveReply, userText: string): ReplyContext {

@@ -21,21 +21,21 @@ const REQUEST_TIMEOUT_SECONDS = 30;
 const MAX_INLINE_RETRIES = 3;
 const MAX_INLINE_WAIT_SECONDS = 10;
 
-/** The client options every Bot and Api here share. */
-function clientOptions(config: Config) {
-  return { apiRoot: config.telegramApiRoot, timeoutSeconds: REQUEST_TIMEOUT_SECONDS };
+/** The client options every Bot and Api here share; `fetch` may count calls (upstream-meter.ts). */
+function clientOptions(config: Config, fetcher?: typeof fetch) {
+  return { apiRoot: config.telegramApiRoot, timeoutSeconds: REQUEST_TIMEOUT_SECONDS, ...(fetcher ? { fetch: fetcher } : {}) };
 }
 
 /** A Bot for a claimed bot, with its stored getMe answer. */
-export function createBot(config: Config, token: string, botInfo: UserFromGetMe, sleep?: Sleep): Bot {
-  const bot = new Bot(token, { botInfo, client: clientOptions(config) });
+export function createBot(config: Config, token: string, botInfo: UserFromGetMe, sleep?: Sleep, fetcher?: typeof fetch): Bot {
+  const bot = new Bot(token, { botInfo, client: clientOptions(config, fetcher) });
   bot.api.config.use(retryRateLimited({ sleep }));
   return bot;
 }
 
 /** A bare Api, for a token that is not claimed yet (getMe, setWebhook during a claim). */
-export function createApi(config: Config, token: string): Api {
-  const api = new Api(token, clientOptions(config));
+export function createApi(config: Config, token: string, fetcher?: typeof fetch): Api {
+  const api = new Api(token, clientOptions(config, fetcher));
   api.config.use(retryRateLimited({}));
   return api;
 }
@@ -65,12 +65,12 @@ export function retryRateLimited(options: { maxRetries?: number; maxWaitSeconds?
 }
 
 /** Checks a token with getMe: a clear 400 when Telegram rejects it, an upstream error otherwise. */
-export async function fetchBotInfo(config: Config, token: string): Promise<UserFromGetMe> {
+export async function fetchBotInfo(config: Config, token: string, fetcher?: typeof fetch): Promise<UserFromGetMe> {
   if (!BOT_TOKEN_PATTERN.test(token)) {
     throw new HttpError(400, "invalid_bot_token", "That is not a bot token. Create a bot with @BotFather and paste the token it gives you (it looks like 123456789:AAH...).");
   }
   try {
-    const me = await createApi(config, token).getMe();
+    const me = await createApi(config, token, fetcher).getMe();
     if (!me.is_bot || !me.username) throw new HttpError(400, "invalid_bot_token", "This token does not belong to a bot.");
     return me;
   } catch (error) {

@@ -38,6 +38,7 @@ export interface InboxHost {
   /** The claimed bot's token, unsealed. */
   token(bot: BotRecord): Promise<string>;
   forwardToContainer?(update: unknown): Promise<boolean>;
+  fetch?: typeof fetch;
 }
 
 export class TelegramInbox {
@@ -69,7 +70,7 @@ export class TelegramInbox {
         continue;
       }
       try {
-        const bot = createBot(this.host.config, await this.host.token(record), record.botInfo);
+        const bot = createBot(this.host.config, await this.host.token(record), record.botInfo, undefined, this.host.fetch);
         await this.handle(bot, record, row);
       } catch (error) {
         const wait = retryAfterMs(error);

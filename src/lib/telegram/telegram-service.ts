@@ -39,6 +39,8 @@ export interface TelegramHost {
   onClaimChanged(): Promise<void>;
   /** The hybrid route: when it returns true the update was forwarded to the user's container, which answers itself. */
   forwardToContainer?(update: unknown): Promise<boolean>;
+  /** The fetch Bot API calls use (the actor's counts them for its log lines). */
+  fetch?: typeof fetch;
 }
 
 export interface TelegramStatus {
@@ -77,6 +79,7 @@ export class TelegramService {
       history: host.history,
       userId: () => host.userId(),
       token: (bot) => this.unseal(bot.tokenSealed),
+      ...(host.fetch ? { fetch: host.fetch } : {}),
       ...(host.forwardToContainer ? { forwardToContainer: (update: unknown) => host.forwardToContainer!(update) } : {}),
     });
   }
@@ -107,7 +110,7 @@ export class TelegramService {
       const botId = candidate.botInfo.id;
       const secret = await newWebhookSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), userId);
       try {
-        await createApi(this.host.config, candidate.token).setWebhook(webhookUrl(base, userId), {
+        await createApi(this.host.config, candidate.token, this.host.fetch).setWebhook(webhookUrl(base, userId), {
           secret_token: secret,
           allowed_updates: [...ALLOWED_UPDATES],
           drop_pending_updates: true,
@@ -169,7 +172,7 @@ export class TelegramService {
   }
 
   private async ownBot(botToken: string): Promise<Candidate> {
-    const botInfo = await fetchBotInfo(this.host.config, botToken);
+    const botInfo = await fetchBotInfo(this.host.config, botToken, this.host.fetch);
     return { token: botToken, tokenSealed: await encryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), botToken), botInfo, fromPool: false };
   }
 
@@ -186,7 +189,7 @@ export class TelegramService {
    */
   private async retire(bot: BotRecord, pool: BotPoolStub, options: { strict: boolean }): Promise<void> {
     try {
-      await createApi(this.host.config, await this.unseal(bot.tokenSealed)).deleteWebhook({ drop_pending_updates: true });
+      await createApi(this.host.config, await this.unseal(bot.tokenSealed), this.host.fetch).deleteWebhook({ drop_pending_updates: true });
     } catch (error) {
       // A revoked token or an unreachable Telegram: the webhook secret is gone from here, so any
       // delivery that still arrives gets 401, and a pool bot's next holder sets its own webhook.
