@@ -169,7 +169,7 @@ await check("bedrock: InvokeModel (Nova Canvas) returns a decodable PNG", async 
 });
 
 // ---------------------------------------------------------------------------------------------
-const TOKEN = "123456789:AAE_standin-check-token_0123456789a";
+const TOKEN = "123456789:XXE_standin-check-token_0123456789a";
 const apiRoot = telegram.url;
 const bot = new Bot(TOKEN, { client: { apiRoot } });
 const received: { secret?: string; body: any }[] = [];

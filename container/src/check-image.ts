@@ -24,7 +24,7 @@ export interface CheckResult {
 /** Placeholder env: the shape of what the Worker sets, no real secret. */
 export const PLACEHOLDER_ENV: Record<string, string> = {
   GATEWAY_TOKEN: "check-image-token",
-  AWS_ACCESS_KEY_ID: "AKIAEXAMPLEEXAMPLE00",
+  AWS_ACCESS_KEY_ID: "AKIDEXAMPLEEXAMPLE00",
   AWS_SECRET_ACCESS_KEY: "check-image-secret",
   AWS_REGION: "us-east-1",
   BEDROCK_MODEL_ID: "global.anthropic.claude-opus-4-6-v1",
