@@ -361,9 +361,9 @@ export class UserActor extends DurableObject<Env> {
     return buildMe(this.requireProfile(), this.sql, { mode: this.route(), fly, telegram: this.telegram.status() });
   }
 
-  private helloFrame(): ChatFrame & Record<string, unknown> {
+  private helloFrame(): ChatFrame {
     const profile = this.requireProfile();
-    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: this.route(), fly: { state: this.fly.state() }, pending: this.chat.pending() } as never;
+    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: this.route(), fly: { state: this.fly.state() }, pending: this.chat.pending() };
   }
 
   private async onSocketFrame(ws: WebSocket, frame: ClientFrame): Promise<void> {

@@ -144,14 +144,18 @@ export class ChatEngine {
     }
     const replyId = `a_${randomToken(12)}`;
     this.host.history.insertReply(replyId, clientId, input.channel, now);
+    // `finished` exists before the run starts, so a repeat of this id during the run can wait on it.
+    const finished = Promise.withResolvers<ReplyResult>();
     const reply: ActiveReply = {
       clientId, replyId, channel: input.channel, text: "", images: [], via: "bedrock", usage: { ...ZERO_USAGE },
-      abort: new AbortController(), listeners: new Set(listener ? [listener] : []), finished: Promise.resolve(null as never), lastFlushAt: now,
+      abort: new AbortController(), listeners: new Set(listener ? [listener] : []), finished: finished.promise, lastFlushAt: now,
     };
     if (listener && existing) listener({ type: "user", id: clientId, text: existing.text, at: new Date(existing.at).toISOString() });
     this.active.set(clientId, reply);
-    reply.finished = this.run(reply, existing?.text ?? text).finally(() => this.active.delete(clientId));
-    return { clientId, replayed: false, result: reply.finished };
+    this.run(reply, existing?.text ?? text)
+      .finally(() => this.active.delete(clientId))
+      .then(finished.resolve, finished.reject);
+    return { clientId, replayed: false, result: finished.promise };
   }
 
   /** Stops a reply; what was produced so far is kept. */

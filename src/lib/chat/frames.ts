@@ -10,6 +10,7 @@ export interface UsageSummary {
 }
 
 export type ChatFrame =
+  | { type: "hello"; userId: string; tier: string; mode: "direct" | "container"; fly: { state: string }; pending: { id: string; text: string }[] }
   | { type: "user"; id: string; text: string; at: string; channel?: string }
   | { type: "status"; id: string; status: "thinking" | "waking_container" | "tool"; detail?: string }
   | { type: "delta"; id: string; text: string }
