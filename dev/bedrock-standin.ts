@@ -23,6 +23,7 @@ import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { deflateSync } from "node:zlib";
+import { validateConverse } from "./converse-rules.ts";
 import { isMain, isObject, readBody, runMain, sendJson, serve, sleep, type StandinHandle, type StartOptions } from "./standin-util.ts";
 
 type Obj = Record<string, unknown>;
@@ -62,10 +63,6 @@ const HTTP_ERRORS = {
   internal: [500, "InternalServerException", "The server encountered an internal error. Try your request again."],
   unavailable: [503, "ServiceUnavailableException", "Bedrock is unable to process your request."],
 } as const;
-const BLOCK_KEYS = new Set(["text", "image", "document", "video", "toolUse", "toolResult", "reasoningContent", "cachePoint", "citationsContent", "guardContent", "searchResult"]);
-const SYSTEM_KEYS = new Set(["text", "cachePoint", "guardContent"]);
-/** Max output tokens per model family (Opus 4.6: 128K per the model card; Sonnet 4.6: 64K). */
-const MAX_OUTPUT = (model: string) => (model.includes("opus") ? 128_000 : 64_000);
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 const PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -99,90 +96,6 @@ function awsError(res: ServerResponse, status: number, type: string, message: st
     "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
     "x-amzn-requestid": randomUUID(),
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation (Converse / ConverseStream), with Bedrock's own wording where it is known.
-
-function validateBlocks(blocks: unknown, where: string, allowed: Set<string>): string | undefined {
-  if (!Array.isArray(blocks) || blocks.length === 0) return `${where} must be a non-empty array of content blocks.`;
-  for (const [j, b] of blocks.entries()) {
-    const keys = isObject(b) ? Object.keys(b) : [];
-    if (keys.length !== 1) return `${where}.${j}: a content block must have exactly one member set, found ${keys.length}.`;
-    if (!allowed.has(keys[0]!)) return `${where}.${j}: unknown or unsupported content block member "${keys[0]}".`;
-    const v = (b as Obj)[keys[0]!];
-    if (keys[0] === "text" && (typeof v !== "string" || v.trim() === ""))
-      return `The text field in the ContentBlock object at ${where}.${j} is blank. Add text to the text field, and try again.`;
-  }
-  return undefined;
-}
-
-/** Returns a ValidationException message, or undefined when the request is one Bedrock accepts. */
-export function validateConverse(body: unknown, modelId: string): string | undefined {
-  if (!isObject(body)) return "Malformed input request, please reformat your input and try again.";
-  const { messages, system, toolConfig, inferenceConfig } = body;
-  if (!Array.isArray(messages) || messages.length === 0) return "The messages field is required and must contain at least one message.";
-  let cachePoints = 0;
-  if (system !== undefined) {
-    if (!Array.isArray(system)) return "The system field must be an array of SystemContentBlock objects.";
-    const err = validateBlocks(system, "system", SYSTEM_KEYS);
-    if (err) return err;
-    cachePoints += system.filter((b) => isObject(b) && "cachePoint" in b).length;
-  }
-  let toolsDefined = false;
-  if (toolConfig !== undefined) {
-    const tools = isObject(toolConfig) ? toolConfig.tools : undefined;
-    if (!Array.isArray(tools) || tools.length === 0) return "The toolConfig field must contain at least one tool.";
-    for (const [i, t] of tools.entries()) {
-      if (isObject(t) && "cachePoint" in t) { cachePoints++; continue; }
-      const spec = isObject(t) ? t.toolSpec : undefined;
-      if (!isObject(spec) || typeof spec.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(spec.name))
-        return `toolConfig.tools.${i}: toolSpec.name must match [a-zA-Z0-9_-]{1,64}.`;
-      if (!isObject(spec.inputSchema) || !isObject(spec.inputSchema.json)) return `toolConfig.tools.${i}: toolSpec.inputSchema.json is required.`;
-    }
-    toolsDefined = true;
-  }
-  let pendingToolUses: string[] = [];
-  for (const [i, m] of messages.entries()) {
-    if (!isObject(m) || (m.role !== "user" && m.role !== "assistant")) return `messages.${i}.role must be "user" or "assistant".`;
-    if (i === 0 && m.role !== "user") return "A conversation must start with a user message. Try again with a conversation that starts with a user message.";
-    if (i > 0 && (messages[i - 1] as Obj).role === m.role)
-      return "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.";
-    const err = validateBlocks(m.content, `messages.${i}.content`, BLOCK_KEYS);
-    if (err) return err;
-    const blocks = m.content as Obj[];
-    cachePoints += blocks.filter((b) => "cachePoint" in b).length;
-    const uses = blocks.filter((b) => "toolUse" in b).map((b) => String((b.toolUse as Obj)?.toolUseId));
-    const results = blocks.filter((b) => "toolResult" in b).map((b) => String((b.toolResult as Obj)?.toolUseId));
-    if ((uses.length || results.length) && !toolsDefined)
-      return "The toolConfig field must be defined when using toolUse and toolResult content blocks.";
-    if (m.role === "user" && uses.length) return `messages.${i}.content: toolUse blocks are only allowed in assistant messages.`;
-    if (m.role === "assistant" && results.length) return `messages.${i}.content: toolResult blocks are only allowed in user messages.`;
-    const stray = results.filter((id) => !pendingToolUses.includes(id));
-    if (stray.length)
-      return `messages.${i}.content: unexpected toolUseId found in toolResult blocks: ${stray.join(", ")}. Each toolResult block must have a corresponding toolUse block in the previous message.`;
-    const missing = pendingToolUses.filter((id) => !results.includes(id));
-    if (missing.length) return `Expected toolResult blocks at messages.${i}.content for the following Ids: ${missing.join(", ")}`;
-    pendingToolUses = uses;
-  }
-  if (pendingToolUses.length)
-    return `Expected toolResult blocks at messages.${messages.length}.content for the following Ids: ${pendingToolUses.join(", ")}`;
-  // Anthropic's limit, enforced by Bedrock for Claude: at most 4 cache checkpoints per request.
-  if (cachePoints > 4) return `A maximum of 4 blocks with cache_control may be provided. Found ${cachePoints}.`;
-  if (inferenceConfig !== undefined) {
-    if (!isObject(inferenceConfig)) return "inferenceConfig must be an object.";
-    const { maxTokens, temperature, topP } = inferenceConfig;
-    if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || (maxTokens as number) < 1))
-      return "inferenceConfig.maxTokens must be an integer of at least 1.";
-    if (typeof maxTokens === "number" && maxTokens > MAX_OUTPUT(modelId))
-      return `The maximum tokens you requested exceeds the model limit of ${MAX_OUTPUT(modelId)}. Try again with a maximum tokens value that is lower than ${MAX_OUTPUT(modelId)}.`;
-    if (temperature !== undefined && (typeof temperature !== "number" || temperature < 0 || temperature > 1))
-      return "inferenceConfig.temperature must be between 0 and 1.";
-    // Claude 4.5+ reject both sampling knobs at once (reported by Bedrock users; [R] in the reference).
-    if (temperature !== undefined && topP !== undefined && modelId.includes("anthropic"))
-      return "The model returned the following errors: `temperature` and `top_p` cannot both be specified for this model. Please use only one.";
-  }
-  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

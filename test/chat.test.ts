@@ -200,7 +200,7 @@ describe("HTTP chat with Claude on Bedrock", () => {
     await runInDurableObject(actorOf(user), async (actor: UserActor) => {
       for (let i = 0; i < 3000; i++) {
         actor.history.insertUserMessage(`old-${i}`, `question ${i} ${"q".repeat(150)}`, "web", Date.now() - 1e7 + i);
-        actor.history.insertReply(`a_old${i}`, `old-${i}`, "web", Date.now() - 1e7 + i);
+        actor.history.insertReply(`a_old${i}`, `old-${i}`, "web", Date.now() - 1e7 + i, "streaming");
         actor.history.finishReply(`a_old${i}`, { text: `answer ${i} ${"a".repeat(150)}`, status: "done", via: "bedrock", images: [], usage: ZERO_USAGE, costUsd: 0 });
       }
     });

@@ -25,7 +25,7 @@ async function readyUser(): Promise<FlyUser> {
 
 function setBudget(user: FlyUser, wakeBudgetMs: number) {
   return runInDurableObject(user.stub, (actor: UserActor) => {
-    actor.containerTuning = { wakeBudgetMs, retryBaseMs: 50 };
+    actor.containerTuning = { ...actor.containerTuning, wakeBudgetMs, retryBaseMs: 50 };
   });
 }
 

@@ -15,9 +15,9 @@ import { capture, type RpcResult } from "../lib/rpc.ts";
 import type { Identity } from "../lib/auth.ts";
 import { ensureProfile, readProfile, setChatMode, setTier, type Profile } from "../lib/profile.ts";
 import { issueTicket, redeemTicket } from "../lib/tickets.ts";
-import { usageDays, type DayUsage } from "../lib/usage.ts";
+import { budgetExceeded, dailyBudget, usageDays, type DayUsage } from "../lib/usage.ts";
 import { ChatHistory, type HistoryMessage } from "../lib/chat/history.ts";
-import { ChatEngine, type ReplyResult } from "../lib/chat/chat-engine.ts";
+import { CHAT_QUEUE_JOB, ChatEngine, type ReplyResult } from "../lib/chat/chat-engine.ts";
 import { SocketHub, type ClientFrame } from "../lib/chat/socket-hub.ts";
 import type { ChatFrame } from "../lib/chat/frames.ts";
 import { createBedrockClient } from "../lib/chat/bedrock.ts";
@@ -29,7 +29,8 @@ import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 import { Circuit } from "../lib/container/circuit.ts";
 import { chooseRoute, type Route } from "../lib/container/route.ts";
 import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "../lib/container/container-client.ts";
-import type { ReplyProducer } from "../lib/chat/chat-engine.ts";
+import type { ReplyProducer } from "../lib/chat/reply-context.ts";
+import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 
@@ -61,7 +62,10 @@ export class UserActor extends DurableObject<Env> {
     this.history = new ChatHistory(this.sql);
     this.sockets = new SocketHub(ctx);
     this.circuit = new Circuit(this.sql);
-    this.containerTuning = { wakeBudgetMs: this.config.containerWakeBudgetMs, retryBaseMs: 250 };
+    this.containerTuning = {
+      wakeBudgetMs: this.config.containerWakeBudgetMs, retryBaseMs: 250,
+      idleTimeoutMs: this.config.containerIdleTimeoutMs, replyCapMs: this.config.containerReplyCapMs,
+    };
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, ctx.storage, USER_MIGRATIONS);
       // A reply still "streaming" in storage belonged to an instance that stopped mid-reply.
@@ -81,6 +85,17 @@ export class UserActor extends DurableObject<Env> {
       meter: this.meter,
       logContext: () => ({ user: this.userHash }),
       containerProducer: () => (this.route() === "container" ? this.containerProducer() : null),
+      onQueued: () => this.ctx.waitUntil(this.jobs.schedule(CHAT_QUEUE_JOB)),
+    });
+    // Messages left waiting by an instance that was evicted are answered from the alarm.
+    this.jobs.define(CHAT_QUEUE_JOB, {
+      run: async () => {
+        this.chat.resumeQueued();
+        await this.chat.drain();
+      },
+    });
+    ctx.blockConcurrencyWhile(async () => {
+      if (this.chat.hasQueued()) await this.jobs.schedule(CHAT_QUEUE_JOB);
     });
     this.fly = new FlyService({
       env,
@@ -206,10 +221,12 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.history.page(limit, before));
   }
 
-  /** HTTP chat, finished: waits for the whole reply. */
+  /** HTTP chat, finished: waits for the whole reply (and for the replies queued before it). */
   async chatComplete(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReplyResult>> {
     return this.asUser(who, async () => {
-      const { result } = await this.chat.send({ clientId: input.id, text: input.text, channel: "http" });
+      const result = await (await this.chat.send({ clientId: input.id, text: input.text, channel: "http" })).result;
+      // A message refused when its turn came (the budget ran out while it waited) is a 429 like any refusal.
+      if (result.error?.code === "budget_exceeded" && result.status === "error") throw budgetExceeded(dailyBudget(this.requireProfile().tier, this.config));
       return result;
     });
   }
@@ -369,6 +386,8 @@ export class UserActor extends DurableObject<Env> {
   private async onSocketFrame(ws: WebSocket, frame: ClientFrame): Promise<void> {
     switch (frame.type) {
       case "chat":
+        // The same per-user limit as POST /api/chat, counted across every channel.
+        await enforceLimit(this.env.RATE_LIMIT_USER, `chat:${this.requireProfile().userId}`, "messages");
         await this.chat.send({ clientId: frame.id, text: frame.text, channel: "web" }, { replayTo: (f) => this.sockets.send(ws, f) });
         return;
       case "history": {

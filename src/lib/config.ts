@@ -32,6 +32,10 @@ export interface Config {
   flyAutostop: "suspend" | "stop" | "off";
   containerWakeBudgetMs: number;
   containerCooldownMs: number;
+  /** The longest silence inside a container's reply once it has started. */
+  containerIdleTimeoutMs: number;
+  /** The longest a container's reply may run in all. */
+  containerReplyCapMs: number;
   telegramApiRoot: string;
   publicUrl: string | undefined;
   freeDailyTokens: number;
@@ -67,6 +71,8 @@ export function loadConfig(env: Env): Config {
     flyAutostop: autostop === "stop" || autostop === "off" ? autostop : "suspend",
     containerWakeBudgetMs: num(env.CONTAINER_WAKE_BUDGET_MS, 20_000),
     containerCooldownMs: num(env.CONTAINER_COOLDOWN_MS, 60_000),
+    containerIdleTimeoutMs: num(env.CONTAINER_IDLE_TIMEOUT_MS, 120_000),
+    containerReplyCapMs: num(env.CONTAINER_REPLY_CAP_MS, 900_000),
     telegramApiRoot: str(env.TELEGRAM_API_ROOT, "https://api.telegram.org").replace(/\/+$/, ""),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, ""),
     freeDailyTokens: num(env.FREE_DAILY_TOKENS, 200_000),

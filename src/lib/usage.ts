@@ -35,6 +35,17 @@ export function addUsage(a: Usage, b: Usage): Usage {
   };
 }
 
+/** What `a` counts beyond `b` (b is a part of a already charged). */
+export function subtractUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens - b.inputTokens,
+    outputTokens: a.outputTokens - b.outputTokens,
+    cacheReadTokens: a.cacheReadTokens - b.cacheReadTokens,
+    cacheWriteTokens: a.cacheWriteTokens - b.cacheWriteTokens,
+    images: a.images - b.images,
+  };
+}
+
 /**
  * Cost in USD. Bedrock reports `inputTokens` without the cached ones, so each counter has its own
  * price and they simply add up. Rounded to micro-dollars so sums stay stable.
@@ -108,10 +119,14 @@ export function dailyBudget(tier: Tier, limits: { freeDailyTokens: number; paidD
 /** Throws 429 budget_exceeded, with the reset time, when today's budget is spent. */
 export function assertWithinBudget(sql: Sql, budget: number, now = Date.now()): void {
   const today = usageDays(sql, 1, now)[0]!;
-  if (budgetTokens(today) < budget) return;
+  if (budgetTokens(today) >= budget) throw budgetExceeded(budget, now);
+}
+
+/** The 429 `budget_exceeded` refusal, with the reset time (next midnight UTC) and Retry-After. */
+export function budgetExceeded(budget: number, now = Date.now()): HttpError {
   const reset = new Date(utcDay(now) + "T00:00:00Z").getTime() + 86_400_000;
   const retryAfter = Math.max(1, Math.ceil((reset - now) / 1000));
-  throw new HttpError(429, "budget_exceeded", `You have used today's ${budget.toLocaleString("en-US")} tokens. Your budget resets at ${new Date(reset).toISOString()}.`, {
+  return new HttpError(429, "budget_exceeded", `You have used today's ${budget.toLocaleString("en-US")} tokens. Your budget resets at ${new Date(reset).toISOString()}.`, {
     "retry-after": String(retryAfter),
   });
 }

@@ -1,73 +1,59 @@
 /**
- * One chat engine for every channel (web, HTTP, Telegram). It stores the user message first, streams
- * the reply's pieces to every open socket and to the channel's own listener, and stores the reply and
- * its usage even when every listener has gone. A repeated client id gets the stored (or running)
- * reply, never a second model call.
+ * One chat engine for every channel (web, HTTP, Telegram). It stores the user message first, runs
+ * one turn at a time (a message that arrives meanwhile is stored as queued and answered after, in
+ * arrival order), streams the reply's pieces to every open socket and to the channel's own
+ * listener, and stores the reply and its usage even when every listener has gone. A repeated client
+ * id gets the stored (or running, or waiting) reply, never a second model call.
+ *
+ * The queue is durable: a waiting message is a reply row with status `queued`, so an object evicted
+ * with messages waiting picks them up again (`resumeQueued`, from the alarm or the next message).
  */
-import type { BedrockRuntimeClient, Message } from "@aws-sdk/client-bedrock-runtime";
+import type { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import { HttpError } from "../errors.ts";
 import { randomToken } from "../crypto.ts";
 import type { Config } from "../config.ts";
 import type { Sql } from "../sql.ts";
 import type { Workspace } from "../workspace.ts";
 import type { Profile } from "../profile.ts";
-import { ZERO_USAGE, addUsage, assertWithinBudget, costUsd, dailyBudget, recordUsage, type Usage } from "../usage.ts";
-import { ChatHistory, type Channel, type ReplyStatus, type StoredImage, type Via } from "./history.ts";
-import type { ChatFrame, FrameListener, UsageSummary } from "./frames.ts";
-import { HISTORY_CHAR_BUDGET, buildConverseParts, buildSystemPrompt } from "./prompt.ts";
-import { StreamInterruptedError, generateImage, streamTurn, type RetryPolicy } from "./bedrock.ts";
-import { TOOL_SPECS, runTool } from "./tools.ts";
+import { ZERO_USAGE, addUsage, assertWithinBudget, costUsd, dailyBudget, recordUsage, subtractUsage, type Usage } from "../usage.ts";
+import type { ChatHistory, Channel, ReplyStatus, StoredImage, Via } from "./history.ts";
+import type { ChatFrame, FrameListener } from "./frames.ts";
+import { StreamInterruptedError, type RetryPolicy } from "./bedrock.ts";
+import { replyWithBedrock } from "./bedrock-reply.ts";
+import type { ReplyContext, ReplyProducer } from "./reply-context.ts";
+import { describeForUser } from "./reply-errors.ts";
+import { doneFrame, replayFrames, usageSummary, type ReplyResult } from "./reply-frames.ts";
 import type { UpstreamMeter } from "../upstream-meter.ts";
 
+export type { ReplyContext, ReplyProducer } from "./reply-context.ts";
+export type { ReplyResult } from "./reply-frames.ts";
+
 export const MAX_MESSAGE_CHARS = 32_000;
-export const MAX_TOOL_ROUNDS = 4;
-export const MAX_OUTPUT_TOKENS = 8_192;
+/** The job that answers messages an evicted object left waiting. */
+export const CHAT_QUEUE_JOB = "chat_queue";
+/** Messages that may wait behind the running reply; one more is refused with 429 too_many_pending. */
+export const MAX_QUEUED = 8;
 const CLIENT_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
 /** How often a streaming reply's text is written to storage (a crash loses at most this much). */
 const FLUSH_INTERVAL_MS = 300;
 
-export interface ReplyResult {
-  id: string;
-  messageId: string;
-  text: string;
-  via: Via;
-  status: ReplyStatus;
-  usage: UsageSummary;
-  images: StoredImage[];
-}
-
-/** A reply being generated: what tabs reconnecting mid-reply need, and how to cancel it. */
-interface ActiveReply {
+/** A message's turn: waiting in the queue, then running, then gone from memory (stored). */
+interface Turn {
   clientId: string;
   replyId: string;
   channel: Channel;
+  userText: string;
+  started: boolean;
   text: string;
   images: StoredImage[];
   via: Via;
   usage: Usage;
+  /** The part of `usage` already charged to today's budget (charged between tool rounds). */
+  charged: Usage;
   abort: AbortController;
   listeners: Set<FrameListener>;
-  finished: Promise<ReplyResult>;
+  finished: PromiseWithResolvers<ReplyResult>;
   lastFlushAt: number;
-}
-
-/** Where a reply is produced: direct Bedrock, or (hybrid routing) the user's container. */
-export interface ReplyProducer {
-  /** Returns true when it produced the reply; false hands the same message to direct Bedrock. */
-  produce(reply: ReplyContext): Promise<boolean>;
-}
-
-/** What a producer may do with a reply in progress. */
-export interface ReplyContext {
-  clientId: string;
-  userText: string;
-  signal: AbortSignal;
-  emitText(piece: string): void;
-  emitStatus(status: "thinking" | "waking_container" | "tool", detail?: string): void;
-  addUsage(usage: Usage): void;
-  setVia(via: Via): void;
-  textSoFar(): string;
-  history(): { role: "user" | "assistant"; text: string }[];
 }
 
 export interface ChatHost {
@@ -86,21 +72,31 @@ export interface ChatHost {
   meter?: UpstreamMeter;
   /** Fields for every reply log line (the owner's log hash). */
   logContext?(): Record<string, string | undefined>;
+  /** A message now waits in the queue: make sure the alarm picks the queue up after an eviction. */
+  onQueued?(): void;
 }
 
 export class ChatEngine {
-  private readonly active = new Map<string, ActiveReply>();
+  /** Waiting and running turns, in arrival order (a Map keeps insertion order). */
+  private readonly turns = new Map<string, Turn>();
+  private running: Turn | null = null;
+  private restored = false;
 
   constructor(private readonly host: ChatHost) {}
 
-  /** Replies in progress, with their text so far (the WebSocket `hello.pending`). */
-  pending(): { id: string; text: string }[] {
-    return [...this.active.values()].map((r) => ({ id: r.clientId, text: r.text }));
+  /** Replies in progress or waiting, with their text so far (the WebSocket `hello.pending`). */
+  pending(): { id: string; text: string; status: "queued" | "streaming" }[] {
+    return [...this.turns.values()].map((t) => ({ id: t.clientId, text: t.text, status: t.started ? "streaming" : "queued" }));
+  }
+
+  /** Whether stored messages wait for a reply (an evicted object's queue). */
+  hasQueued(): boolean {
+    return this.turns.size > 0 || this.host.history.queuedReplies().length > 0;
   }
 
   /**
-   * Starts (or, for a known client id, replays) a reply. Resolves once the user message is stored;
-   * `result` settles when the reply is finished and stored.
+   * Stores the message and queues its turn (or, for a known client id, replays its reply). Resolves
+   * once the message is stored; `result` settles when its reply is finished and stored.
    */
   async send(
     input: { clientId?: unknown; text: unknown; channel: Channel },
@@ -114,212 +110,226 @@ export class ChatEngine {
     const { listener, replayTo } = options;
     const clientId = input.clientId === undefined ? `${input.channel}_${randomToken(12)}` : validateClientId(input.clientId);
     const text = validateText(input.text);
+    this.resumeQueued();
 
-    const running = this.active.get(clientId);
-    if (running) {
-      if (listener) running.listeners.add(listener);
+    const known = this.turns.get(clientId);
+    if (known) {
+      if (listener) known.listeners.add(listener);
       const catchUp = listener ?? replayTo;
-      if (catchUp && running.text) catchUp({ type: "delta", id: clientId, text: running.text });
-      return { clientId, replayed: true, result: running.finished };
+      if (catchUp && !known.started) catchUp({ type: "status", id: clientId, status: "queued" });
+      if (catchUp && known.text) catchUp({ type: "delta", id: clientId, text: known.text });
+      return { clientId, replayed: true, result: known.finished.promise };
     }
     const existing = this.host.history.findUserMessage(clientId);
     const stored = existing ? this.host.history.findReplyTo(clientId) : null;
     // A reply that produced nothing (failed, or cut off before its first piece) is generated again.
     const producedNothing = stored !== null && stored.text === "" && stored.images.length === 0 && (stored.status === "error" || stored.status === "interrupted");
     if (existing && stored && !producedNothing) {
-      const result: ReplyResult = { id: clientId, messageId: stored.id, text: stored.text, via: stored.via ?? "bedrock", status: stored.status, usage: stored.usage, images: stored.images };
+      const result: ReplyResult = { id: clientId, messageId: stored.id, text: stored.text, via: stored.via ?? "bedrock", status: stored.status, usage: usageSummary(stored.usage, stored.usage.costUsd), images: stored.images };
       const target = listener ?? replayTo;
       if (target) for (const frame of replayFrames(result)) target(frame);
       return { clientId, replayed: true, result: Promise.resolve(result) };
     }
 
-    const profile = this.host.profile();
-    assertWithinBudget(this.host.sql, dailyBudget(profile.tier, this.host.config));
+    // Refusals come before anything is stored, so a refused message changes nothing.
+    this.assertWithinBudget();
+    if (this.turns.size > MAX_QUEUED) {
+      throw new HttpError(429, "too_many_pending", `${MAX_QUEUED} messages are already waiting for a reply. Wait for them to be answered, then send this again.`, { "retry-after": "10" });
+    }
     const now = Date.now();
     if (!existing) {
       this.host.history.insertUserMessage(clientId, text, input.channel, now);
       const userFrame: ChatFrame = { type: "user", id: clientId, text, at: new Date(now).toISOString(), channel: input.channel };
       this.host.broadcast(userFrame);
       listener?.(userFrame);
+    } else if (listener) {
+      listener({ type: "user", id: clientId, text: existing.text, at: new Date(existing.at).toISOString() });
     }
+    const queued = this.turns.size > 0;
     const replyId = `a_${randomToken(12)}`;
-    this.host.history.insertReply(replyId, clientId, input.channel, now);
-    // `finished` exists before the run starts, so a repeat of this id during the run can wait on it.
-    const finished = Promise.withResolvers<ReplyResult>();
-    const reply: ActiveReply = {
-      clientId, replyId, channel: input.channel, text: "", images: [], via: "bedrock", usage: { ...ZERO_USAGE },
-      abort: new AbortController(), listeners: new Set(listener ? [listener] : []), finished: finished.promise, lastFlushAt: now,
-    };
-    if (listener && existing) listener({ type: "user", id: clientId, text: existing.text, at: new Date(existing.at).toISOString() });
-    this.active.set(clientId, reply);
-    this.run(reply, existing?.text ?? text)
-      .finally(() => this.active.delete(clientId))
-      .then(finished.resolve, finished.reject);
-    return { clientId, replayed: false, result: finished.promise };
+    this.host.history.insertReply(replyId, clientId, input.channel, now, queued ? "queued" : "streaming");
+    const turn = this.enqueue({ clientId, replyId, channel: input.channel, userText: existing?.text ?? text }, listener);
+    if (queued) {
+      this.emit(turn, { type: "status", id: clientId, status: "queued" });
+      this.host.onQueued?.();
+    }
+    this.pump();
+    return { clientId, replayed: false, result: turn.finished.promise };
   }
 
-  /** Stops a reply; what was produced so far is kept. */
+  /** Stops a running reply (what was produced is kept) or drops a waiting one. */
   cancel(clientId: string): boolean {
-    const reply = this.active.get(clientId);
-    if (!reply) return false;
-    reply.abort.abort();
+    const turn = this.turns.get(clientId);
+    if (!turn) return false;
+    if (turn.started) {
+      turn.abort.abort();
+      return true;
+    }
+    this.turns.delete(clientId);
+    turn.finished.resolve(this.finish(turn, "cancelled", null));
     return true;
   }
 
-  private async run(reply: ActiveReply, userText: string): Promise<ReplyResult> {
+  /** Takes up the messages an evicted object left waiting, in their order. Idempotent. */
+  resumeQueued(): void {
+    if (this.restored) return;
+    this.restored = true;
+    for (const row of this.host.history.queuedReplies()) {
+      if (!this.turns.has(row.clientId)) this.enqueue({ clientId: row.clientId, replyId: row.replyId, channel: row.channel, userText: row.text });
+    }
+    this.pump();
+  }
+
+  /** Resolves once no turn runs or waits (the alarm job that resumes a queue waits on it). */
+  async drain(): Promise<void> {
+    while (this.turns.size > 0) await Promise.allSettled([...this.turns.values()].map((t) => t.finished.promise));
+  }
+
+  private enqueue(fields: Pick<Turn, "clientId" | "replyId" | "channel" | "userText">, listener?: FrameListener): Turn {
+    const turn: Turn = {
+      ...fields, started: false, text: "", images: [], via: "bedrock", usage: { ...ZERO_USAGE }, charged: { ...ZERO_USAGE },
+      abort: new AbortController(), listeners: new Set(listener ? [listener] : []),
+      // Exists before the run starts, so a repeat of this id while it waits or runs can wait on it.
+      finished: Promise.withResolvers<ReplyResult>(), lastFlushAt: Date.now(),
+    };
+    this.turns.set(turn.clientId, turn);
+    return turn;
+  }
+
+  /** Starts the oldest waiting turn when none runs; each finished turn starts the next. */
+  private pump(): void {
+    if (this.running) return;
+    const next = this.turns.values().next().value;
+    if (!next) return;
+    this.running = next;
+    next.started = true;
+    this.host.history.startReply(next.replyId);
+    this.run(next)
+      .then(next.finished.resolve, next.finished.reject)
+      .finally(() => {
+        this.turns.delete(next.clientId);
+        this.running = null;
+        this.pump();
+      });
+  }
+
+  private async run(turn: Turn): Promise<ReplyResult> {
     const started = Date.now();
     const calls = this.host.meter?.snapshot();
     let status: ReplyStatus = "done";
     let failure: { code: string; message: string } | null = null;
-    const context = this.contextFor(reply, userText);
+    const context = this.contextFor(turn);
     try {
-      this.emit(reply, { type: "status", id: reply.clientId, status: "thinking" });
+      // Checked again when the turn starts: turns before it may have spent the day's budget.
+      this.assertWithinBudget();
+      this.emit(turn, { type: "status", id: turn.clientId, status: "thinking" });
       const container = this.host.containerProducer?.();
       const handled = container ? await container.produce(context) : false;
       if (!handled) {
-        reply.via = "bedrock";
-        await this.runBedrock(reply, context);
+        turn.via = "bedrock";
+        await replyWithBedrock({ ...this.host, userId: () => this.host.profile().userId }, context);
       }
     } catch (error) {
-      if (reply.abort.signal.aborted) {
+      if (turn.abort.signal.aborted) {
         status = "cancelled";
       } else {
         // Text already shown is kept, never re-asked: the reply is marked interrupted instead.
-        const partial = error instanceof StreamInterruptedError || reply.text.length > 0;
+        const partial = error instanceof StreamInterruptedError || turn.text.length > 0;
         status = partial ? "interrupted" : "error";
-        failure = partial
-          ? { code: "interrupted", message: "The reply was cut off. What arrived is kept; send your message again to continue." }
-          : describeForUser(error);
-        if (error instanceof StreamInterruptedError) reply.usage = addUsage(reply.usage, error.partial.usage);
+        failure = isBudgetRefusal(error) || !partial
+          ? describeForUser(error)
+          : { code: "interrupted", message: "The reply was cut off. What arrived is kept; send your message again to continue." };
+        if (error instanceof StreamInterruptedError) turn.usage = addUsage(turn.usage, error.partial.usage);
       }
     }
-    if (status === "done" && reply.abort.signal.aborted) status = "cancelled";
-    const result = this.finish(reply, status, failure);
+    if (status === "done" && turn.abort.signal.aborted) status = "cancelled";
+    const result = this.finish(turn, status, failure);
     // One line per reply: what it cost and which upstreams it touched (never its text).
     console.log(JSON.stringify({
-      event: "reply", ...this.host.logContext?.(), channel: reply.channel, via: reply.via, status, ms: Date.now() - started,
+      event: "reply", ...this.host.logContext?.(), channel: turn.channel, via: turn.via, status, ms: Date.now() - started,
       ...(failure ? { code: failure.code } : {}), tokens: result.usage.inputTokens + result.usage.outputTokens, costUsd: result.usage.costUsd,
       ...(calls && this.host.meter ? { upstream: this.host.meter.since(calls) } : {}),
     }));
     return result;
   }
 
-  private contextFor(reply: ActiveReply, userText: string): ReplyContext {
+  private contextFor(turn: Turn): ReplyContext {
     return {
-      clientId: reply.clientId,
-      userText,
-      signal: reply.abort.signal,
-      emitText: (piece) => this.appendText(reply, piece),
-      emitStatus: (status, detail) => this.emit(reply, { type: "status", id: reply.clientId, status, ...(detail ? { detail } : {}) }),
+      clientId: turn.clientId,
+      userText: turn.userText,
+      signal: turn.abort.signal,
+      emitText: (piece) => this.appendText(turn, piece),
+      emitStatus: (status, detail) => this.emit(turn, { type: "status", id: turn.clientId, status, ...(detail ? { detail } : {}) }),
       addUsage: (usage) => {
-        reply.usage = addUsage(reply.usage, usage);
+        turn.usage = addUsage(turn.usage, usage);
+      },
+      addImage: (image) => {
+        turn.images.push(image);
+        this.emit(turn, { type: "image", id: turn.clientId, url: image.url, alt: image.alt });
       },
       setVia: (via) => {
-        reply.via = via;
+        turn.via = via;
       },
-      textSoFar: () => reply.text,
-      history: () => this.host.history.recentTurns(HISTORY_CHAR_BUDGET, reply.clientId),
+      textSoFar: () => turn.text,
+      history: (maxChars) => this.host.history.turnsBefore(turn.clientId, maxChars),
+      checkBudget: () => {
+        this.charge(turn);
+        this.assertWithinBudget();
+      },
     };
   }
 
-  private async runBedrock(reply: ActiveReply, context: ReplyContext): Promise<void> {
-    const host = this.host;
-    const parts = buildConverseParts({
-      systemPrompt: buildSystemPrompt(host.workspace.snapshot()),
-      tools: TOOL_SPECS,
-      history: context.history(),
-      userText: context.userText,
-    });
-    const messages: Message[] = parts.messages;
-    const client = host.bedrock();
-    for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
-      // Pieces from a later round start a new paragraph.
-      const separator = round > 0 && reply.text && !reply.text.endsWith("\n") ? "\n\n" : "";
-      let first = true;
-      const turn = await streamTurn(client, host.config, { system: parts.system, messages, tools: parts.tools, maxTokens: MAX_OUTPUT_TOKENS }, (piece) => {
-        this.appendText(reply, first ? separator + piece : piece);
-        first = false;
-      }, reply.abort.signal, host.retryPolicy);
-      reply.usage = addUsage(reply.usage, turn.usage);
-      if (turn.stopReason !== "tool_use" || turn.toolUses.length === 0 || round === MAX_TOOL_ROUNDS - 1) return;
-
-      messages.push({ role: "assistant", content: [...(turn.text ? [{ text: turn.text }] : []), ...turn.toolUses.map((toolUse) => ({ toolUse }))] });
-      const results = [];
-      for (const toolUse of turn.toolUses) {
-        this.emit(reply, { type: "status", id: reply.clientId, status: "tool", detail: toolUse.name });
-        const outcome = await runTool(toolUse.name ?? "", toolUse.input, {
-          workspace: host.workspace,
-          images: host.env.IMAGES,
-          userId: host.profile().userId,
-          generateImage: (prompt) => generateImage(client, host.config, prompt, reply.abort.signal),
-        }).catch((error: unknown) => ({ ok: false, text: `The tool failed: ${describeForUser(error).message}`, image: undefined }));
-        if (outcome.image) {
-          reply.images.push(outcome.image);
-          reply.usage = addUsage(reply.usage, { ...ZERO_USAGE, images: 1 });
-          this.emit(reply, { type: "image", id: reply.clientId, url: outcome.image.url, alt: outcome.image.alt });
-        }
-        results.push({ toolResult: { toolUseId: toolUse.toolUseId, content: [{ text: outcome.text }], status: outcome.ok ? ("success" as const) : ("error" as const) } });
-      }
-      messages.push({ role: "user", content: results });
-    }
+  private assertWithinBudget(): void {
+    assertWithinBudget(this.host.sql, dailyBudget(this.host.profile().tier, this.host.config));
   }
 
-  private appendText(reply: ActiveReply, piece: string): void {
+  /** Adds what the turn spent since the last charge to today's usage. */
+  private charge(turn: Turn): void {
+    const delta = subtractUsage(turn.usage, turn.charged);
+    if (delta.inputTokens + delta.outputTokens + delta.cacheReadTokens + delta.cacheWriteTokens + delta.images === 0) return;
+    recordUsage(this.host.sql, delta, costUsd(delta, this.host.config.prices));
+    turn.charged = { ...turn.usage };
+  }
+
+  private appendText(turn: Turn, piece: string): void {
     if (!piece) return;
-    reply.text += piece;
-    this.emit(reply, { type: "delta", id: reply.clientId, text: piece });
+    turn.text += piece;
+    this.emit(turn, { type: "delta", id: turn.clientId, text: piece });
     const now = Date.now();
-    if (now - reply.lastFlushAt >= FLUSH_INTERVAL_MS) {
-      reply.lastFlushAt = now;
-      this.host.history.saveReplyText(reply.replyId, reply.text);
+    if (now - turn.lastFlushAt >= FLUSH_INTERVAL_MS) {
+      turn.lastFlushAt = now;
+      this.host.history.saveReplyText(turn.replyId, turn.text);
     }
   }
 
-  private finish(reply: ActiveReply, status: ReplyStatus, failure: { code: string; message: string } | null): ReplyResult {
-    const cost = costUsd(reply.usage, this.host.config.prices);
-    this.host.history.finishReply(reply.replyId, { text: reply.text, status, via: reply.via, images: reply.images, usage: reply.usage, costUsd: cost });
-    recordUsage(this.host.sql, reply.usage, cost);
+  private finish(turn: Turn, status: ReplyStatus, failure: { code: string; message: string } | null): ReplyResult {
+    const cost = costUsd(turn.usage, this.host.config.prices);
+    this.host.history.finishReply(turn.replyId, { text: turn.text, status, via: turn.via, images: turn.images, usage: turn.usage, costUsd: cost });
+    this.charge(turn);
     const result: ReplyResult = {
-      id: reply.clientId, messageId: reply.replyId, text: reply.text, via: reply.via, status, images: reply.images,
-      usage: summary(reply.usage, cost),
+      id: turn.clientId, messageId: turn.replyId, text: turn.text, via: turn.via, status, images: turn.images,
+      usage: usageSummary(turn.usage, cost), ...(failure ? { error: failure } : {}),
     };
-    if (failure) this.emit(reply, { type: "error", id: reply.clientId, messageId: reply.replyId, ...failure });
-    else this.emit(reply, doneFrame(result));
+    if (failure) this.emit(turn, { type: "error", id: turn.clientId, messageId: turn.replyId, ...failure });
+    else this.emit(turn, doneFrame(result));
     return result;
   }
 
-  private emit(reply: ActiveReply, frame: ChatFrame): void {
+  private emit(turn: Turn, frame: ChatFrame): void {
     this.host.broadcast(frame);
-    for (const listener of reply.listeners) {
+    for (const listener of turn.listeners) {
       try {
         listener(frame);
       } catch {
         // A listener that has gone (closed HTTP stream) must not stop the reply.
-        reply.listeners.delete(listener);
+        turn.listeners.delete(listener);
       }
     }
   }
 }
 
-function doneFrame(result: ReplyResult): ChatFrame {
-  return { type: "done", id: result.id, messageId: result.messageId, via: result.via, usage: result.usage, ...(result.status === "cancelled" ? { status: "cancelled" as const } : {}) };
-}
-
-/** The frames that show a finished reply again to a client that repeated its id. */
-function replayFrames(result: ReplyResult): ChatFrame[] {
-  const frames: ChatFrame[] = [];
-  if (result.text) frames.push({ type: "delta", id: result.id, text: result.text });
-  for (const image of result.images) frames.push({ type: "image", id: result.id, url: image.url, alt: image.alt });
-  if (result.status === "interrupted" || result.status === "error") {
-    frames.push({ type: "error", id: result.id, messageId: result.messageId, code: result.status === "error" ? "reply_failed" : "interrupted", message: "This reply did not finish; what arrived is shown." });
-  } else {
-    frames.push(doneFrame(result));
-  }
-  return frames;
-}
-
-function summary(usage: Usage, cost: number): UsageSummary {
-  return { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, cacheReadTokens: usage.cacheReadTokens, cacheWriteTokens: usage.cacheWriteTokens, costUsd: cost };
+function isBudgetRefusal(error: unknown): boolean {
+  return error instanceof HttpError && error.code === "budget_exceeded";
 }
 
 function validateClientId(value: unknown): string {
@@ -333,13 +343,4 @@ function validateText(value: unknown): string {
   if (typeof value !== "string" || value.trim() === "") throw new HttpError(400, "invalid_text", "Write a message: text must be a non-empty string.");
   if (value.length > MAX_MESSAGE_CHARS) throw new HttpError(413, "message_too_long", `A message may be at most ${MAX_MESSAGE_CHARS} characters.`);
   return value;
-}
-
-function describeForUser(error: unknown): { code: string; message: string } {
-  const info = error as { status?: number; code?: string; message?: string; name?: string };
-  if (error instanceof HttpError) return { code: error.code, message: error.message };
-  if (info?.name === "UpstreamError" || info?.name === "UnreachableError") {
-    return { code: info.name === "UpstreamError" ? "model_unavailable" : "model_unreachable", message: `${info.message ?? "The model service failed."} Try again in a moment.` };
-  }
-  return { code: "reply_failed", message: "The reply failed on our side. Try again." };
 }

@@ -10,9 +10,9 @@ export interface UsageSummary {
 }
 
 export type ChatFrame =
-  | { type: "hello"; userId: string; tier: string; mode: "direct" | "container"; fly: { state: string }; pending: { id: string; text: string }[] }
+  | { type: "hello"; userId: string; tier: string; mode: "direct" | "container"; fly: { state: string }; pending: { id: string; text: string; status?: "queued" | "streaming" }[] }
   | { type: "user"; id: string; text: string; at: string; channel?: string }
-  | { type: "status"; id: string; status: "thinking" | "waking_container" | "tool"; detail?: string }
+  | { type: "status"; id: string; status: "queued" | "thinking" | "waking_container" | "tool"; detail?: string }
   | { type: "delta"; id: string; text: string }
   | { type: "image"; id: string; url: string; alt: string }
   | { type: "done"; id: string; messageId: string; via: Via; usage: UsageSummary; status?: "cancelled" }

@@ -4,10 +4,11 @@
  */
 import type { Sql } from "../sql.ts";
 import type { Usage } from "../usage.ts";
+import type { PromptTurn } from "./prompt.ts";
 
 export type Channel = "web" | "http" | "telegram";
 export type Via = "bedrock" | "container";
-export type ReplyStatus = "streaming" | "done" | "interrupted" | "cancelled" | "error";
+export type ReplyStatus = "queued" | "streaming" | "done" | "interrupted" | "cancelled" | "error";
 
 export interface StoredImage {
   url: string;
@@ -94,10 +95,10 @@ export class ChatHistory {
     this.sql.run("INSERT INTO messages (id, role, text, at, channel, conversation) VALUES (?, 'user', ?, ?, ?, ?)", clientId, text, at, channel, this.conversation());
   }
 
-  insertReply(replyId: string, replyTo: string, channel: Channel, at: number): void {
+  insertReply(replyId: string, replyTo: string, channel: Channel, at: number, status: "queued" | "streaming"): void {
     this.sql.run(
-      "INSERT INTO messages (id, role, text, at, channel, conversation, reply_to, status) VALUES (?, 'assistant', '', ?, ?, ?, ?, 'streaming')",
-      replyId, at, channel, this.conversation(), replyTo,
+      "INSERT INTO messages (id, role, text, at, channel, conversation, reply_to, status) VALUES (?, 'assistant', '', ?, ?, ?, ?, ?)",
+      replyId, at, channel, this.conversation(), replyTo, status,
     );
   }
 
@@ -159,40 +160,40 @@ export class ChatHistory {
   }
 
   /**
-   * The current conversation for the model, newest last, as alternating user/assistant turns.
-   * Reads newest first and stops once `maxChars` is used, so a 3,000-turn history costs one bounded query.
+   * The current conversation for the model up to (not including) the message `clientId`, oldest
+   * first: messages queued after it are not part of its turn. Reads newest first and stops once
+   * `maxChars` is used, so a 3,000-turn history costs one bounded query. Blank replies (failed,
+   * cancelled before their first piece) come back too; `buildConversation` decides what they become.
    */
-  recentTurns(maxChars: number, excludeClientId?: string): { role: "user" | "assistant"; text: string }[] {
-    const rows = this.sql.all<{ role: "user" | "assistant"; text: string; id: string }>(
-      "SELECT role, text, id FROM messages WHERE conversation = ? ORDER BY seq DESC LIMIT 2000",
-      this.conversation(),
+  turnsBefore(clientId: string, maxChars: number): PromptTurn[] {
+    const anchor = this.sql.one<{ seq: number }>("SELECT seq FROM messages WHERE role = 'user' AND id = ?", clientId)?.seq ?? Number.MAX_SAFE_INTEGER;
+    const rows = this.sql.all<{ role: "user" | "assistant"; text: string }>(
+      "SELECT role, text FROM messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT 2000",
+      this.conversation(), anchor,
     );
-    const picked: { role: "user" | "assistant"; text: string }[] = [];
+    const picked: PromptTurn[] = [];
     let used = 0;
     for (const row of rows) {
-      if (row.role === "user" && row.id === excludeClientId) continue;
-      if (row.text.trim() === "") continue;
       if (used + row.text.length > maxChars) break;
       used += row.text.length;
       picked.push({ role: row.role, text: row.text });
     }
-    return normalizeTurns(picked.reverse());
+    return picked.reverse();
   }
-}
 
-/**
- * Bedrock requires turns that alternate and start with the user: merge neighbours of one role
- * (a message whose reply failed) and drop a leading assistant turn.
- */
-export function normalizeTurns(turns: { role: "user" | "assistant"; text: string }[]): { role: "user" | "assistant"; text: string }[] {
-  const out: { role: "user" | "assistant"; text: string }[] = [];
-  for (const turn of turns) {
-    const last = out[out.length - 1];
-    if (last && last.role === turn.role) last.text = `${last.text}\n\n${turn.text}`;
-    else out.push({ ...turn });
+  /** Replies waiting for their turn, oldest first: the queue left behind by an evicted object. */
+  queuedReplies(): { replyId: string; clientId: string; channel: Channel; text: string }[] {
+    return this.sql.all<{ replyId: string; clientId: string; channel: Channel; text: string }>(
+      `SELECT a.id AS replyId, a.reply_to AS clientId, a.channel AS channel, u.text AS text
+         FROM messages a JOIN messages u ON u.role = 'user' AND u.id = a.reply_to
+        WHERE a.role = 'assistant' AND a.status = 'queued' ORDER BY a.seq`,
+    );
   }
-  while (out[0]?.role === "assistant") out.shift();
-  return out;
+
+  /** Marks a queued reply as started. */
+  startReply(replyId: string): void {
+    this.sql.run("UPDATE messages SET status = 'streaming' WHERE role = 'assistant' AND id = ?", replyId);
+  }
 }
 
 function toHistoryMessage(row: MessageRow): HistoryMessage {

@@ -32,6 +32,36 @@ export function buildSystemPrompt(files: { name: string; content: string }[]): s
 
 const CACHE_POINT = { cachePoint: { type: "default" as const } };
 
+/** A stored turn as the prompt sees it: a failed or cancelled reply may have no text at all. */
+export interface PromptTurn {
+  role: "user" | "assistant";
+  text: string;
+}
+
+/**
+ * The conversation as Bedrock accepts it, whatever history holds. Bedrock (Converse) wants the first
+ * message from the user, roles that alternate, no blank text block and, for Opus 4.6, a last message
+ * from the user. History breaks that whenever a reply produced nothing (failed, cancelled before
+ * its first piece, dropped from the queue, refused over budget): two user messages then follow each
+ * other. As Anthropic's own API does with consecutive user turns, they are merged into one user
+ * message, one text block each, so the model sees everything the person said and answers it now;
+ * the failed message itself stays visible in the stored history. Neighbouring replies (a reply
+ * regenerated after an empty one) merge the same way. Text already shown of an interrupted or
+ * cancelled reply stays in as the assistant's turn: the person saw it.
+ */
+export function buildConversation(history: PromptTurn[], userText: string): Message[] {
+  const messages: Message[] = [];
+  const add = (role: "user" | "assistant", text: string) => {
+    if (text.trim() === "") return;
+    const last = messages[messages.length - 1];
+    if (last?.role === role) last.content!.push({ text });
+    else if (role === "user" || messages.length > 0) messages.push({ role, content: [{ text }] });
+  };
+  for (const turn of history) add(turn.role, turn.text);
+  add("user", userText);
+  return messages;
+}
+
 /**
  * Cache points (at most 4; Bedrock requires non-increasing TTLs in prompt order, and all of ours use
  * the default 5 minutes): after the tools, after the system prompt, and on the last two completed
@@ -40,18 +70,51 @@ const CACHE_POINT = { cachePoint: { type: "default" as const } };
 export function buildConverseParts(input: {
   systemPrompt: string;
   tools: Tool[];
-  history: { role: "user" | "assistant"; text: string }[];
+  history: PromptTurn[];
   userText: string;
 }): { system: SystemContentBlock[]; tools: Tool[]; messages: Message[] } {
-  const messages: Message[] = input.history.map((turn) => ({ role: turn.role, content: [{ text: turn.text }] as ContentBlock[] }));
+  const messages = buildConversation(input.history, input.userText);
   // The last completed turn gets a point (this turn writes the prefix up to it), and so does the
   // assistant turn before it: that is where the previous request wrote, so this one reads it even
   // without Bedrock's look-back over earlier blocks.
   for (const turn of messages.filter((m) => m.role === "assistant").slice(-2)) turn.content?.push(CACHE_POINT);
-  messages.push({ role: "user", content: [{ text: input.userText }] });
   return {
     system: [{ text: input.systemPrompt }, CACHE_POINT],
     tools: input.tools.length ? [...input.tools, CACHE_POINT] : [],
     messages,
   };
+}
+
+/** A model turn that asked for tools, as the next request must repeat it. */
+export interface ToolRound {
+  text: string;
+  toolUses: { toolUseId: string; name: string; input: unknown }[];
+  results: { toolUseId: string; text: string; ok: boolean }[];
+}
+
+/**
+ * Appends one tool round: the assistant's text (when not blank) and its toolUse blocks, then one user
+ * message answering every toolUse with its toolResult (Bedrock refuses a toolUse left unanswered, a
+ * blank text block, and a tool result without content).
+ */
+export function appendToolRound(messages: Message[], round: ToolRound): void {
+  messages.push({
+    role: "assistant",
+    content: [
+      ...(round.text.trim() ? [{ text: round.text }] : []),
+      ...round.toolUses.map((toolUse) => ({ toolUse: { toolUseId: toolUse.toolUseId, name: toolUse.name, input: isPlainObject(toolUse.input) ? toolUse.input : {} } })),
+    ] as ContentBlock[],
+  });
+  messages.push({
+    role: "user",
+    content: round.toolUses.map((toolUse) => {
+      const result = round.results.find((r) => r.toolUseId === toolUse.toolUseId);
+      const text = result?.text.trim() ? result.text : result ? "(no output)" : "The tool was not run.";
+      return { toolResult: { toolUseId: toolUse.toolUseId, content: [{ text }], status: result?.ok ? ("success" as const) : ("error" as const) } };
+    }) as ContentBlock[],
+  });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -2,10 +2,13 @@
  * The user's own container as a chat route: `POST {FLY_APP_URL}/v1/chat/completions` (OpenAI shape,
  * streamed), bearer GATEWAY_TOKEN, the session key in `user`. A stopped machine is started by Fly's
  * proxy on the first request; while it wakes, connection errors and 502/503/504 are retried within
- * the wake budget. Failing before the first piece hands the message to direct Bedrock (the engine
- * does that when `produce` returns false); failing after it keeps the text and reports an interruption.
+ * the wake budget. The wake budget covers only the time until the container answers: an agent's
+ * reply with tool use may then run for minutes, bounded by the silence allowed between pieces
+ * (`idleTimeoutMs`) and an overall cap. Failing before the first piece hands the message to direct
+ * Bedrock (the engine does that when `produce` returns false); failing after it keeps the text and
+ * reports an interruption.
  */
-import type { ReplyContext, ReplyProducer } from "../chat/chat-engine.ts";
+import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
 import { ZERO_USAGE } from "../usage.ts";
 import { readCompletionStream } from "./openai-sse.ts";
 
@@ -16,9 +19,25 @@ export interface ContainerTarget {
 }
 
 export interface ContainerTuning {
+  /** How long the container may take to answer (waking included) before the message goes direct. */
   wakeBudgetMs: number;
   /** First retry delay while waking; doubles up to 2 s. */
   retryBaseMs: number;
+  /** The longest silence between two pieces of a reply that has started. */
+  idleTimeoutMs: number;
+  /** The longest a reply may run in all. */
+  replyCapMs: number;
+}
+
+/** Why a started reply was stopped by us rather than by the container. */
+class ReplyTimeout extends Error {
+  override readonly name = "ReplyTimeout";
+  constructor(
+    readonly kind: "idle" | "cap",
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Thrown when the container failed after pieces were shown: they are kept, nothing is re-asked. */
@@ -39,12 +58,22 @@ export class ContainerProducer implements ReplyProducer {
   ) {}
 
   async produce(reply: ReplyContext): Promise<boolean> {
-    const response = await this.connect(reply);
+    const stop = new AbortController();
+    const response = await this.connect(reply, stop.signal);
     if (!response) return false;
     reply.setVia("container");
     let received = false;
+    // Idle and overall limits abort the body read through `stop`, the signal the fetch was made with.
+    const cap = setTimeout(() => stop.abort(new ReplyTimeout("cap", `the reply ran longer than ${this.tuning.replyCapMs} ms`)), this.tuning.replyCapMs);
+    let idle: ReturnType<typeof setTimeout> | null = null;
+    const awaitNextPiece = () => {
+      if (idle) clearTimeout(idle);
+      idle = setTimeout(() => stop.abort(new ReplyTimeout("idle", `the container was silent for ${this.tuning.idleTimeoutMs} ms`)), this.tuning.idleTimeoutMs);
+    };
     try {
+      awaitNextPiece();
       for await (const chunk of readCompletionStream(response.body!)) {
+        awaitNextPiece();
         if (reply.signal.aborted) throw new DOMException("cancelled", "AbortError");
         if (chunk.error) throw new Error(`The container reported: ${chunk.error}`);
         if (chunk.text) {
@@ -57,12 +86,17 @@ export class ContainerProducer implements ReplyProducer {
       }
     } catch (error) {
       if (reply.signal.aborted) throw error;
-      this.onUnavailable(`stream failed: ${(error as Error).message}`);
+      const reason = stop.signal.reason instanceof ReplyTimeout ? stop.signal.reason : error;
+      // The overall cap is our own limit on a healthy container: it opens no circuit.
+      if (!(reason instanceof ReplyTimeout && reason.kind === "cap")) this.onUnavailable(`stream failed: ${(reason as Error).message}`);
       if (!received) {
         reply.setVia("bedrock");
         return false;
       }
-      throw new ContainerInterruptedError("The container stopped in the middle of the reply.", { cause: error });
+      throw new ContainerInterruptedError("The container stopped in the middle of the reply.", { cause: reason });
+    } finally {
+      if (idle) clearTimeout(idle);
+      clearTimeout(cap);
     }
     if (!received) {
       this.onUnavailable("empty reply");
@@ -73,20 +107,24 @@ export class ContainerProducer implements ReplyProducer {
   }
 
   /** Connects, retrying while the machine wakes; null means "give this message to Bedrock". */
-  private async connect(reply: ReplyContext): Promise<Response | null> {
+  private async connect(reply: ReplyContext, stop: AbortSignal): Promise<Response | null> {
     const deadline = Date.now() + this.tuning.wakeBudgetMs;
     let delay = this.tuning.retryBaseMs;
     let shownWaking = false;
     let reason = "unknown";
     while (Date.now() < deadline) {
-      const remaining = deadline - Date.now();
+      // The wake budget bounds only the wait for the container's answer (its headers, sent as it
+      // starts streaming); once it answers, the body is bounded by `stop` alone.
+      const wake = new AbortController();
+      const wakeTimer = setTimeout(() => wake.abort(), deadline - Date.now());
       try {
         const response = await this.fetcher(`${this.target.appUrl}/v1/chat/completions`, {
           method: "POST",
           headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream" },
           body: JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: reply.userText }] }),
-          signal: AbortSignal.any([reply.signal, AbortSignal.timeout(remaining)]),
+          signal: AbortSignal.any([reply.signal, stop, wake.signal]),
         });
+        clearTimeout(wakeTimer);
         if (response.ok && response.body) return response;
         await response.body?.cancel();
         reason = `the container answered ${response.status}`;
@@ -94,6 +132,8 @@ export class ContainerProducer implements ReplyProducer {
       } catch (error) {
         if (reply.signal.aborted) throw error;
         reason = `the container could not be reached (${(error as Error).name})`;
+      } finally {
+        clearTimeout(wakeTimer);
       }
       if (!shownWaking) {
         shownWaking = true;

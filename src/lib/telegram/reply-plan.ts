@@ -28,13 +28,14 @@ export function textPlan(text: string): PlanPart[] {
 }
 
 /** The parts that carry a finished (or cut-off) reply from the chat engine. */
-export function planReply(result: Pick<ReplyResult, "text" | "images" | "status">): PlanPart[] {
+export function planReply(result: Pick<ReplyResult, "text" | "images" | "status" | "error">): PlanPart[] {
   const photos: PlanPart[] = result.images.flatMap((image) => {
     const id = /\/api\/images\/([^/?#]+)$/.exec(image.url)?.[1];
     return id && IMAGE_ID_PATTERN.test(id) ? [{ type: "photo" as const, imageId: id, caption: image.alt.slice(0, CAPTION_LIMIT) }] : [];
   });
   const text = result.text.trim();
-  if (text === "" && photos.length === 0) return textPlan(REPLY_FAILED);
+  // Our own refusals (over today's budget) say what happened and when it passes.
+  if (text === "" && photos.length === 0) return textPlan(result.error?.code === "budget_exceeded" ? result.error.message : REPLY_FAILED);
   const cutOff = text !== "" && (result.status === "interrupted" || result.status === "error");
   const full = cutOff ? `${text}\n\n_${CUT_OFF_NOTE}_` : text;
   const texts: PlanPart[] = splitForTelegram(full).map((piece) => ({ type: "text", text: piece, markdown: true }));

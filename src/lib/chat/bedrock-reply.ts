@@ -1,0 +1,71 @@
+/**
+ * The direct route: one reply from Claude on Bedrock, with up to MAX_TOOL_ROUNDS tool rounds. The
+ * prompt comes from `buildConverseParts` and each tool round from `appendToolRound`, the two pieces
+ * the property test holds to Bedrock's rules. The budget is checked again before every round after
+ * the first, so a turn stops as soon as the day's budget is spent.
+ */
+import type { BedrockRuntimeClient, Message } from "@aws-sdk/client-bedrock-runtime";
+import type { Config } from "../config.ts";
+import type { Workspace } from "../workspace.ts";
+import { ZERO_USAGE } from "../usage.ts";
+import { HISTORY_CHAR_BUDGET, appendToolRound, buildConverseParts, buildSystemPrompt, type ToolRound } from "./prompt.ts";
+import { generateImage, streamTurn, type RetryPolicy } from "./bedrock.ts";
+import { TOOL_SPECS, runTool } from "./tools.ts";
+import type { ReplyContext } from "./reply-context.ts";
+import { describeForUser } from "./reply-errors.ts";
+
+export const MAX_TOOL_ROUNDS = 4;
+export const MAX_OUTPUT_TOKENS = 8_192;
+
+export interface BedrockReplyHost {
+  env: Env;
+  config: Config;
+  workspace: Workspace;
+  bedrock(): BedrockRuntimeClient;
+  userId(): string;
+  retryPolicy?: RetryPolicy;
+}
+
+export async function replyWithBedrock(host: BedrockReplyHost, reply: ReplyContext): Promise<void> {
+  const parts = buildConverseParts({
+    systemPrompt: buildSystemPrompt(host.workspace.snapshot()),
+    tools: TOOL_SPECS,
+    history: reply.history(HISTORY_CHAR_BUDGET),
+    userText: reply.userText,
+  });
+  const messages: Message[] = parts.messages;
+  const client = host.bedrock();
+  for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
+    if (round > 0) reply.checkBudget();
+    // Pieces from a later round start a new paragraph.
+    const separator = round > 0 && reply.textSoFar() && !reply.textSoFar().endsWith("\n") ? "\n\n" : "";
+    let first = true;
+    const turn = await streamTurn(client, host.config, { system: parts.system, messages, tools: parts.tools, maxTokens: MAX_OUTPUT_TOKENS }, (piece) => {
+      reply.emitText(first ? separator + piece : piece);
+      first = false;
+    }, reply.signal, host.retryPolicy);
+    reply.addUsage(turn.usage);
+    if (turn.stopReason !== "tool_use" || turn.toolUses.length === 0 || round === MAX_TOOL_ROUNDS - 1) return;
+
+    const toolRound: ToolRound = {
+      text: turn.text,
+      toolUses: turn.toolUses.map((use) => ({ toolUseId: use.toolUseId ?? "", name: use.name ?? "", input: use.input })),
+      results: [],
+    };
+    for (const toolUse of toolRound.toolUses) {
+      reply.emitStatus("tool", toolUse.name);
+      const outcome = await runTool(toolUse.name, toolUse.input, {
+        workspace: host.workspace,
+        images: host.env.IMAGES,
+        userId: host.userId(),
+        generateImage: (prompt) => generateImage(client, host.config, prompt, reply.signal),
+      }).catch((error: unknown) => ({ ok: false, text: `The tool failed: ${describeForUser(error).message}`, image: undefined }));
+      if (outcome.image) {
+        reply.addImage(outcome.image);
+        reply.addUsage({ ...ZERO_USAGE, images: 1 });
+      }
+      toolRound.results.push({ toolUseId: toolUse.toolUseId, text: outcome.text, ok: outcome.ok });
+    }
+    appendToolRound(messages, toolRound);
+  }
+}
