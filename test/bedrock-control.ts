@@ -9,6 +9,10 @@ export async function script(key: string, replies: unknown[]): Promise<void> {
 }
 
 export interface RecordedRequest {
+  /** The HTTP status the stand-in answered (400 when it refused the request as Bedrock would). */
+  status?: number;
+  /** How it was answered: `scripted:<kind>`, `default`, or the AWS error type it refused with. */
+  outcome?: string;
   modelId: string;
   operation: string;
   auth: string;
@@ -17,6 +21,11 @@ export interface RecordedRequest {
     messages?: { role: string; content: Record<string, unknown>[] }[];
     toolConfig?: { tools: Record<string, unknown>[] };
   };
+}
+
+/** Drops what is left of a key's scripted replies. */
+export async function clearScript(key: string): Promise<void> {
+  await fetch(`${base()}/__control/script?key=${encodeURIComponent(key)}`, { method: "DELETE" });
 }
 
 export async function requests(key: string): Promise<RecordedRequest[]> {

@@ -116,6 +116,34 @@ describe("hybrid routing through the user's container", () => {
     expect(await requests(key)).toHaveLength(0);
   });
 
+  it("lets a container reply stream for 30 s with a 2 s wake budget: it arrives whole and opens no circuit", async () => {
+    const user = await readyUser();
+    await setBudget(user, 2_000);
+    const { key, tag } = scenario();
+    await script(key, [{ text: "SHOULD NEVER BE ASKED" }]);
+    // The stand-in's reply here is ~14 pieces: 2.2 s apiece is a 30 s reply, each gap well within the idle timeout.
+    await control(`apps/${user.app}/container`, { pieceDelayMs: 2_200 });
+    const started = Date.now();
+    const { body } = await chatJson(user, { id: "long1", text: `tell me everything ${tag}` });
+    const took = Date.now() - started;
+    expect(body).toMatchObject({ status: "done", via: "container" });
+    expect(body.text).toContain(`You said: tell me everything ${tag}`);
+    expect(took).toBeGreaterThan(25_000);
+    expect(await requests(key)).toHaveLength(0);
+    expect((await apiJson<{ mode: string }>("/api/me", { headers: user.auth })).body.mode).toBe("container");
+  }, 90_000);
+
+  it("ends a container reply that goes silent for longer than the idle timeout, keeping what arrived", async () => {
+    const user = await readyUser();
+    await runInDurableObject(user.stub, (actor: UserActor) => {
+      actor.containerTuning = { ...actor.containerTuning, wakeBudgetMs: 2_000, idleTimeoutMs: 500, retryBaseMs: 50 };
+    });
+    await control(`apps/${user.app}/container`, { pieceDelayMs: 1_500 });
+    const { body } = await chatJson(user, { id: "quiet1", text: "and then?" });
+    expect(body).toMatchObject({ status: "interrupted", via: "container" });
+    expect(body.text.length).toBeGreaterThan(0);
+  });
+
   it("answers with Bedrock when the container refuses the gateway token (401)", async () => {
     const user = await readyUser();
     await runInDurableObject(user.stub, async (actor: UserActor) => {

@@ -204,7 +204,7 @@ export class ChatStore {
         for (const p of frame.pending ?? []) {
           this.live.add(p.id);
           // The text so far replaces whatever part of it this tab saw before the reconnect.
-          this.upsertReply(p.id, { text: p.text, state: "streaming" });
+          this.upsertReply(p.id, { text: p.text, state: "streaming", ...(p.status === "queued" ? { activity: { status: "queued" } } : {}) });
           this.acknowledge(p.id);
         }
         break;

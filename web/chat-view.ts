@@ -31,6 +31,7 @@ interface MessageNode {
 }
 
 const ACTIVITY_LABELS: Record<string, string> = {
+  queued: "Waiting for the reply before it…",
   thinking: "Thinking…",
   waking_container: "Waking your container…",
   tool: "Using a tool…",
@@ -263,7 +264,8 @@ export class ChatView {
 
     const streaming = store.streaming();
     this.cancelBtn.hidden = streaming.length === 0 || !this.connected;
-    const current = streaming[streaming.length - 1];
+    // The reply being written, not one of the messages waiting behind it.
+    const current = streaming.filter((m) => m.activity?.status !== "queued").at(-1) ?? streaming.at(-1);
     const label = current ? activityLabel(current) : "";
     if (this.statusText.textContent !== label) this.statusText.textContent = label;
     this.statusLine.hidden = !label;
@@ -318,7 +320,9 @@ export class ChatView {
     // Typing dots until the first text arrives; the activity label under the text afterwards.
     const showDots = streaming && m.text === "" && m.images.length === 0;
     n.activity.replaceChildren();
-    if (showDots) {
+    if (streaming && m.activity?.status === "queued") {
+      n.activity.append(h("span", { class: "msg-queued" }, activityLabel(m)));
+    } else if (showDots) {
       n.activity.append(h("span", { class: "typing", "aria-hidden": "true" }, h("span"), h("span"), h("span")));
       n.activity.append(h("span", { class: "sr-only" }, activityLabel(m)));
     } else if (streaming && m.activity) {

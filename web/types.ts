@@ -137,7 +137,8 @@ export interface HelloFrame {
   tier?: string;
   mode?: string;
   fly?: { state?: string };
-  pending?: { id: string; text: string }[];
+  /** `status` "queued": the message waits behind the reply in progress. */
+  pending?: { id: string; text: string; status?: string }[];
 }
 export interface UserFrame {
   type: "user";
@@ -230,9 +231,10 @@ export function parseServerFrame(data: string): ServerFrame | null {
   switch (v.type) {
     case "hello": {
       const pending = Array.isArray(v.pending)
-        ? v.pending.filter((p): p is { id: string; text: string } => isObj(p) && isStr(p.id)).map((p) => ({
+        ? v.pending.filter((p): p is { id: string; text: string; status?: unknown } => isObj(p) && isStr(p.id)).map((p) => ({
             id: p.id,
             text: isStr(p.text) ? p.text : "",
+            ...(isStr(p.status) ? { status: p.status } : {}),
           }))
         : [];
       return { ...(v as object), type: "hello", pending } as HelloFrame;

@@ -34,6 +34,9 @@ import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 
+/** How often the alarm looks at a queue that is still being worked through. */
+const QUEUE_CHECK_MS = 60_000;
+
 export class UserActor extends DurableObject<Env> {
   readonly sql: Sql;
   readonly config: Config;
@@ -85,13 +88,15 @@ export class UserActor extends DurableObject<Env> {
       meter: this.meter,
       logContext: () => ({ user: this.userHash }),
       containerProducer: () => (this.route() === "container" ? this.containerProducer() : null),
-      onQueued: () => this.ctx.waitUntil(this.jobs.schedule(CHAT_QUEUE_JOB)),
+      // A safety net: if this instance is evicted while messages wait, the alarm takes them up.
+      onQueued: () => this.ctx.waitUntil(this.jobs.schedule(CHAT_QUEUE_JOB, QUEUE_CHECK_MS)),
     });
-    // Messages left waiting by an instance that was evicted are answered from the alarm.
+    // Messages left waiting by an instance that was evicted are answered from the alarm, which
+    // stays open until they are (keeping the object alive); a live queue is only looked at again later.
     this.jobs.define(CHAT_QUEUE_JOB, {
       run: async () => {
-        this.chat.resumeQueued();
-        await this.chat.drain();
+        if (this.chat.resumeQueued()) await this.chat.drain();
+        else if (this.chat.busy()) return { rerunInMs: QUEUE_CHECK_MS };
       },
     });
     ctx.blockConcurrencyWhile(async () => {

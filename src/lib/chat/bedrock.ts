@@ -12,6 +12,7 @@ import {
   type SystemContentBlock,
   type Tool,
   type ToolUseBlock,
+  type ConverseStreamOutput,
 } from "@aws-sdk/client-bedrock-runtime";
 import { HttpError, UnreachableError, UpstreamError } from "../errors.ts";
 import type { Config } from "../config.ts";
@@ -75,9 +76,13 @@ export interface TurnRequest {
 export interface RetryPolicy {
   attemptsPerModel: number;
   baseDelayMs: number;
+  /** Default DEFAULT_STALL_TIMEOUT_MS. */
+  stallTimeoutMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attemptsPerModel: 3, baseDelayMs: 250 };
+/** The longest Bedrock may stay silent (before its answer, or between two events) before we give up. */
+export const DEFAULT_STALL_TIMEOUT_MS = 90_000;
 
 /** One model turn, streamed: `onText` gets each piece as it arrives. */
 export async function streamTurn(
@@ -94,7 +99,7 @@ export async function streamTurn(
     for (let attempt = 0; attempt < retry.attemptsPerModel; attempt++) {
       if (attempt > 0) await sleep(retry.baseDelayMs * 2 ** (attempt - 1), signal);
       try {
-        return await streamOnce(client, modelId, request, onText, signal);
+        return await streamOnce(client, modelId, request, onText, signal, retry.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
       } catch (error) {
         if (error instanceof StreamInterruptedError || signal.aborted) throw error;
         if (!isRetryable(error)) throw describeBedrockError(error);
@@ -105,7 +110,7 @@ export async function streamTurn(
   throw describeBedrockError(lastError);
 }
 
-async function streamOnce(client: BedrockRuntimeClient, modelId: string, request: TurnRequest, onText: (piece: string) => void, signal: AbortSignal): Promise<TurnResult> {
+async function streamOnce(client: BedrockRuntimeClient, modelId: string, request: TurnRequest, onText: (piece: string) => void, signal: AbortSignal, stallTimeoutMs: number): Promise<TurnResult> {
   const result: TurnResult = { text: "", toolUses: [], stopReason: "end_turn", usage: { ...ZERO_USAGE }, modelId };
   const command = new ConverseStreamCommand({
     modelId,
@@ -114,42 +119,62 @@ async function streamOnce(client: BedrockRuntimeClient, modelId: string, request
     toolConfig: request.tools.length ? { tools: request.tools } : undefined,
     inferenceConfig: { maxTokens: request.maxTokens },
   });
-  const response = await client.send(command, { abortSignal: signal });
+  // Turns run one at a time, so a call that never answers would hold every later message: a
+  // watchdog bounds the wait for each event, and every wait also ends at once on cancel (the SDK's
+  // abortSignal alone does not end a wait for headers or for the next event inside workerd).
+  const stall = new AbortController();
+  const stop = AbortSignal.any([signal, stall.signal]);
+  let watchdog: ReturnType<typeof setTimeout> | null = null;
+  const rearm = () => {
+    if (watchdog) clearTimeout(watchdog);
+    watchdog = setTimeout(() => stall.abort(new DOMException(`Bedrock sent nothing for ${stallTimeoutMs} ms.`, "TimeoutError")), stallTimeoutMs);
+  };
   const toolInputs = new Map<number, { toolUseId: string; name: string; json: string }>();
   try {
-    for await (const event of response.stream ?? []) {
-      // The SDK's abortSignal covers the request, not a body already streaming: stop reading here.
-      if (signal.aborted) throw new DOMException("The reply was cancelled.", "AbortError");
-      if (event.contentBlockDelta) {
-        const { delta, contentBlockIndex = 0 } = event.contentBlockDelta;
-        if (delta?.text) {
-          result.text += delta.text;
-          onText(delta.text);
-        } else if (delta?.toolUse?.input !== undefined) {
-          const tool = toolInputs.get(contentBlockIndex);
-          if (tool) tool.json += delta.toolUse.input;
+    rearm();
+    const response = await untilAborted(client.send(command, { abortSignal: stop }), stop);
+    const events: AsyncIterator<ConverseStreamOutput> = response.stream ? response.stream[Symbol.asyncIterator]() : emptyStream();
+    try {
+      for (;;) {
+        const next = await untilAborted(events.next(), stop);
+        if (next.done) break;
+        rearm();
+        const event = next.value;
+        if (event.contentBlockDelta) {
+          const { delta, contentBlockIndex = 0 } = event.contentBlockDelta;
+          if (delta?.text) {
+            result.text += delta.text;
+            onText(delta.text);
+          } else if (delta?.toolUse?.input !== undefined) {
+            const tool = toolInputs.get(contentBlockIndex);
+            if (tool) tool.json += delta.toolUse.input;
+          }
+        } else if (event.contentBlockStart?.start?.toolUse) {
+          const { toolUseId = "", name = "" } = event.contentBlockStart.start.toolUse;
+          toolInputs.set(event.contentBlockStart.contentBlockIndex ?? 0, { toolUseId, name, json: "" });
+        } else if (event.messageStop) {
+          result.stopReason = event.messageStop.stopReason ?? "end_turn";
+        } else if (event.metadata?.usage) {
+          const u = event.metadata.usage;
+          result.usage = {
+            inputTokens: u.inputTokens ?? 0,
+            outputTokens: u.outputTokens ?? 0,
+            cacheReadTokens: u.cacheReadInputTokens ?? 0,
+            cacheWriteTokens: u.cacheWriteInputTokens ?? 0,
+            images: 0,
+          };
         }
-      } else if (event.contentBlockStart?.start?.toolUse) {
-        const { toolUseId = "", name = "" } = event.contentBlockStart.start.toolUse;
-        toolInputs.set(event.contentBlockStart.contentBlockIndex ?? 0, { toolUseId, name, json: "" });
-      } else if (event.messageStop) {
-        result.stopReason = event.messageStop.stopReason ?? "end_turn";
-      } else if (event.metadata?.usage) {
-        const u = event.metadata.usage;
-        result.usage = {
-          inputTokens: u.inputTokens ?? 0,
-          outputTokens: u.outputTokens ?? 0,
-          cacheReadTokens: u.cacheReadInputTokens ?? 0,
-          cacheWriteTokens: u.cacheWriteInputTokens ?? 0,
-          images: 0,
-        };
       }
+    } finally {
+      if (stop.aborted) void events.return?.().catch(() => {});
     }
   } catch (error) {
     if (signal.aborted) throw error;
     // Once text has been shown, a retry would repeat it: hand back what we have instead.
     if (result.text.length > 0) throw new StreamInterruptedError(result, { cause: error });
     throw error;
+  } finally {
+    if (watchdog) clearTimeout(watchdog);
   }
   for (const tool of toolInputs.values()) {
     let input: unknown = {};
@@ -161,6 +186,19 @@ async function streamOnce(client: BedrockRuntimeClient, modelId: string, request
     result.toolUses.push({ toolUseId: tool.toolUseId, name: tool.name, input: input as ToolUseBlock["input"] });
   }
   return result;
+}
+
+async function* emptyStream(): AsyncGenerator<ConverseStreamOutput> {}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  promise.catch(() => {}); // it may still reject after we stopped waiting
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** Text to image (Nova Canvas / Titan request shape): returns PNG bytes. */

@@ -94,6 +94,7 @@ export class ChatEngine {
     return this.turns.size > 0 || this.host.history.queuedReplies().length > 0;
   }
 
+
   /**
    * Stores the message and queues its turn (or, for a known client id, replays its reply). Resolves
    * once the message is stored; `result` settles when its reply is finished and stored.
@@ -170,17 +171,25 @@ export class ChatEngine {
     return true;
   }
 
-  /** Takes up the messages an evicted object left waiting, in their order. Idempotent. */
-  resumeQueued(): void {
-    if (this.restored) return;
+  /**
+   * Takes up the messages an evicted object left waiting, in their order, once per instance.
+   * Returns whether it found any.
+   */
+  resumeQueued(): boolean {
+    if (this.restored) return false;
     this.restored = true;
-    for (const row of this.host.history.queuedReplies()) {
-      if (!this.turns.has(row.clientId)) this.enqueue({ clientId: row.clientId, replyId: row.replyId, channel: row.channel, userText: row.text });
-    }
+    const rows = this.host.history.queuedReplies().filter((row) => !this.turns.has(row.clientId));
+    for (const row of rows) this.enqueue({ clientId: row.clientId, replyId: row.replyId, channel: row.channel, userText: row.text });
     this.pump();
+    return rows.length > 0;
   }
 
-  /** Resolves once no turn runs or waits (the alarm job that resumes a queue waits on it). */
+  /** Whether a turn runs or waits in this instance. */
+  busy(): boolean {
+    return this.turns.size > 0;
+  }
+
+  /** Resolves once no turn runs or waits. */
   async drain(): Promise<void> {
     while (this.turns.size > 0) await Promise.allSettled([...this.turns.values()].map((t) => t.finished.promise));
   }

@@ -167,8 +167,8 @@ export class ChatHistory {
    */
   turnsBefore(clientId: string, maxChars: number): PromptTurn[] {
     const anchor = this.sql.one<{ seq: number }>("SELECT seq FROM messages WHERE role = 'user' AND id = ?", clientId)?.seq ?? Number.MAX_SAFE_INTEGER;
-    const rows = this.sql.all<{ role: "user" | "assistant"; text: string }>(
-      "SELECT role, text FROM messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT 2000",
+    const rows = this.sql.all<PromptTurn>(
+      "SELECT id, role, text, status, reply_to AS replyTo FROM messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT 2000",
       this.conversation(), anchor,
     );
     const picked: PromptTurn[] = [];
@@ -176,7 +176,7 @@ export class ChatHistory {
     for (const row of rows) {
       if (used + row.text.length > maxChars) break;
       used += row.text.length;
-      picked.push({ role: row.role, text: row.text });
+      picked.push(row);
     }
     return picked.reverse();
   }

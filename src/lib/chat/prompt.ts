@@ -32,24 +32,31 @@ export function buildSystemPrompt(files: { name: string; content: string }[]): s
 
 const CACHE_POINT = { cachePoint: { type: "default" as const } };
 
-/** A stored turn as the prompt sees it: a failed or cancelled reply may have no text at all. */
+/** A stored message as the prompt sees it: a failed or cancelled reply may have no text at all. */
 export interface PromptTurn {
+  id: string;
   role: "user" | "assistant";
   text: string;
+  /** Replies: how they ended (`queued`, `streaming`, `done`, `error`, `interrupted`, `cancelled`). */
+  status?: string | null;
+  /** Replies: the client id of the message they answer. */
+  replyTo?: string | null;
 }
 
 /**
  * The conversation as Bedrock accepts it, whatever history holds. Bedrock (Converse) wants the first
  * message from the user, roles that alternate, no blank text block and, for Opus 4.6, a last message
- * from the user. History breaks that whenever a reply produced nothing (failed, cancelled before
- * its first piece, dropped from the queue, refused over budget): two user messages then follow each
- * other. As Anthropic's own API does with consecutive user turns, they are merged into one user
- * message, one text block each, so the model sees everything the person said and answers it now;
- * the failed message itself stays visible in the stored history. Neighbouring replies (a reply
+ * from the user. History breaks that whenever a reply produced nothing (failed, refused over budget,
+ * cut off before its first piece): two user messages then follow each other. As Anthropic's own API
+ * does with consecutive user turns, they are merged into one user message, one text block each, so
+ * the model sees everything the person said and answers it now; the failed message itself stays
+ * visible in the stored history. A message the person withdrew (its reply cancelled before any
+ * text, or dropped from the queue) is left out: they took it back. Neighbouring replies (a reply
  * regenerated after an empty one) merge the same way. Text already shown of an interrupted or
  * cancelled reply stays in as the assistant's turn: the person saw it.
  */
 export function buildConversation(history: PromptTurn[], userText: string): Message[] {
+  const withdrawn = withdrawnMessages(history);
   const messages: Message[] = [];
   const add = (role: "user" | "assistant", text: string) => {
     if (text.trim() === "") return;
@@ -57,9 +64,21 @@ export function buildConversation(history: PromptTurn[], userText: string): Mess
     if (last?.role === role) last.content!.push({ text });
     else if (role === "user" || messages.length > 0) messages.push({ role, content: [{ text }] });
   };
-  for (const turn of history) add(turn.role, turn.text);
+  for (const turn of history) if (!(turn.role === "user" && withdrawn.has(turn.id))) add(turn.role, turn.text);
   add("user", userText);
   return messages;
+}
+
+/** User messages whose every reply was cancelled before it said anything. */
+function withdrawnMessages(history: PromptTurn[]): Set<string> {
+  const cancelledEmpty = new Set<string>();
+  const answered = new Set<string>();
+  for (const turn of history) {
+    if (turn.role !== "assistant" || !turn.replyTo) continue;
+    if (turn.text.trim() !== "") answered.add(turn.replyTo);
+    else if (turn.status === "cancelled") cancelledEmpty.add(turn.replyTo);
+  }
+  return new Set([...cancelledEmpty].filter((id) => !answered.has(id)));
 }
 
 /**

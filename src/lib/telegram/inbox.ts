@@ -20,13 +20,16 @@ import { createBot, describeBotError, GrammyError, isPermanentBotError, retryAft
 import { routeUpdate, type Decision } from "./update-route.ts";
 import { planReply, textPlan, type Plan, type PlanPart } from "./reply-plan.ts";
 import { isEntityParseError, markdownToTelegramHtml } from "./format.ts";
-import { ALREADY_CONNECTED, CONNECTED, HELP, NEW_CONVERSATION, PRIVATE, TEXT_ONLY } from "./messages.ts";
+import { ALREADY_CONNECTED, CONNECTED, HELP, NEW_CONVERSATION, PRIVATE, RATE_LIMITED, TEXT_ONLY } from "./messages.ts";
+import { enforceLimit } from "../rate-limit.ts";
 
 export const INBOX_JOB = "telegram_inbox";
 /** Attempts at one update before it is given up (so one bad update cannot block the ones after it). */
 export const MAX_UPDATE_ATTEMPTS = 5;
 /** Telegram shows "typing…" for up to 5 s, so it is re-sent a little sooner while a reply is written. */
 export const TYPING_EVERY_MS = 4_000;
+/** How often a chat over the message limit is told so. */
+export const RATE_NOTICE_EVERY_MS = 60_000;
 
 export interface InboxHost {
   env: Env;
@@ -44,6 +47,7 @@ export interface InboxHost {
 export class TelegramInbox {
   /** Alarms do not overlap, but a test or a manual run may call in while one is running. */
   private running = false;
+  private rateNoticeAt = 0;
 
   constructor(private readonly host: InboxHost) {}
 
@@ -130,9 +134,31 @@ export class TelegramInbox {
       case "text_only":
         return reply(textPlan(TEXT_ONLY));
       case "chat":
+        if (!(await this.withinRateLimit())) return reply(this.shouldSayRateLimited() ? textPlan(RATE_LIMITED) : []);
         if (await this.host.forwardToContainer?.(update)) return reply([]);
         return reply(await this.answer(bot, decision, row.updateId));
     }
+  }
+
+  /** The per-user message limit every channel shares (POST /api/chat, WebSocket, Telegram). */
+  private async withinRateLimit(): Promise<boolean> {
+    try {
+      await enforceLimit(this.host.env.RATE_LIMIT_USER, `chat:${this.host.userId()}`, "messages");
+      return true;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 429) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * At most one "slow down" a minute, so a flood is not answered by a flood. Kept in memory: an
+   * object is evicted only after minutes without events, longer than the minute this spans.
+   */
+  private shouldSayRateLimited(now = Date.now()): boolean {
+    if (now - this.rateNoticeAt < RATE_NOTICE_EVERY_MS) return false;
+    this.rateNoticeAt = now;
+    return true;
   }
 
   /** The companion's answer through the chat engine, with "typing…" shown until it is ready. */

@@ -22,3 +22,5 @@ export const TEXT_ONLY = "I can only read text messages for now. Could you write
 export const REPLY_FAILED = "Sorry, I couldn't answer that just now. Please send it again in a moment.";
 
 export const CUT_OFF_NOTE = "(This reply was cut off. Send your message again to continue.)";
+
+export const RATE_LIMITED = "You're writing faster than I can keep up with. Give me a minute, then send your message again.";
