@@ -27,6 +27,8 @@ export interface ReplySample {
   framesWithSeveralPieces: number;
   /** From sending the request to the last frame of the reply (ms). */
   totalMs: number;
+  /** The stand-in's write stamp of the first piece (epoch ms). */
+  firstWriteAt?: number;
   error?: string;
 }
 
@@ -44,6 +46,7 @@ class PieceTracker {
     STAMP.lastIndex = this.scanned;
     let found = 0;
     for (let m = STAMP.exec(this.text); m; m = STAMP.exec(this.text)) {
+      this.sample.firstWriteAt ??= Number(m[1]);
       this.sample.latencies.push(arrival - Number(m[1]));
       this.scanned = STAMP.lastIndex;
       found++;
