@@ -72,7 +72,7 @@ describe("reply logging", () => {
     await script(key, [{ text: "a private reply" }]);
     await api("/api/chat", jsonInit("POST", { text: `a private question ${tag}` }, { ...user.auth, accept: "application/json" }));
     const line = logs.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "reply");
-    expect(line).toMatchObject({ channel: "http", via: "bedrock", status: "done", upstream: { bedrock: 1 }, user: await userLogHash(user.userId) });
+    expect(line).toMatchObject({ channel: "http", via: "bedrock", status: "done", upstream: { bedrock: 1 }, user: await userLogHash(env, user.userId) });
     expect(JSON.stringify(line)).not.toContain("private");
   });
 });
@@ -90,7 +90,7 @@ describe("job logging", () => {
     });
     await runDurableObjectAlarm(stub);
     const line = logs.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "job" && l.kind === "test_logged");
-    expect(line).toMatchObject({ ok: true, user: await userLogHash(user.userId) });
+    expect(line).toMatchObject({ ok: true, user: await userLogHash(env, user.userId) });
     expect(JSON.stringify(line)).not.toContain(user.userId);
   });
 });

@@ -13,6 +13,7 @@ import { loadConfig, type Config } from "../lib/config.ts";
 import { HttpError } from "../lib/errors.ts";
 import { capture, type RpcResult } from "../lib/rpc.ts";
 import type { Identity } from "../lib/auth.ts";
+import type { GatewayGrant } from "../lib/gateway-token.ts";
 import { ensureProfile, readProfile, setChatMode, setTier, type Profile } from "../lib/profile.ts";
 import { issueTicket, redeemTicket } from "../lib/tickets.ts";
 import { usageDays, type DayUsage } from "../lib/usage.ts";
@@ -199,7 +200,7 @@ export class UserActor extends DurableObject<Env> {
   // ---- RPC: chat -----------------------------------------------------------------------------
 
   async chatTicket(who: Identity) {
-    return this.asUser(who, () => issueTicket(this.sql, who.userId));
+    return this.asUser(who, () => issueTicket(this.sql, this.env, who.userId));
   }
 
   async chatHistory(who: Identity, limit: number, before?: string): Promise<RpcResult<{ messages: HistoryMessage[]; hasMore: boolean }>> {
@@ -246,14 +247,9 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.fly.deleteApp());
   }
 
-  /** The container's write-back of a file its agent changed, authenticated by its gateway token. */
-  async containerWrite(gatewayToken: string, name: string, content: string) {
-    return capture(async () => {
-      if (!readProfile(this.sql) || !(await this.fly.verifyGatewayToken(gatewayToken))) {
-        throw new HttpError(401, "unauthorized", "Unknown container or wrong gateway token.");
-      }
-      return this.workspace.write(name, content, { source: "container" });
-    });
+  /** The container's write-back of a file its agent changed (its gateway token verified by the Worker). */
+  async containerWrite(grant: GatewayGrant, name: string, content: string) {
+    return this.asContainer(grant, () => this.workspace.write(name, content, { source: "container" }));
   }
 
   // ---- RPC: Telegram ---------------------------------------------------------------------------
@@ -289,14 +285,28 @@ export class UserActor extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Every container RPC: the Worker verified the token's HMAC; here it must also be the token this
+   * object issued last (a bumped epoch or a deleted app revokes it).
+   */
+  private asContainer<T>(grant: GatewayGrant, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
+    return capture(async () => {
+      if (readProfile(this.sql)?.userId !== grant.userId || !(await this.fly.acceptsGatewayToken(grant.token))) {
+        throw new HttpError(401, "unauthorized", "This gateway token has been revoked or belongs to no container of this user.");
+      }
+      await this.ensureUserHash();
+      return fn();
+    });
+  }
+
   private async ensureUserHash(): Promise<void> {
     const profile = readProfile(this.sql);
-    if (profile) this.userHash ??= await userLogHash(profile.userId);
+    if (profile) this.userHash ??= await userLogHash(this.env, profile.userId);
   }
 
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
   private async identify(who: Identity): Promise<Profile> {
-    this.userHash ??= await userLogHash(who.userId);
+    this.userHash ??= await userLogHash(this.env, who.userId);
     const existing = readProfile(this.sql);
     if (existing) return ensureProfile(this.sql, who).profile;
     // First contact: hashing the starter files awaits, and a second request arriving meanwhile must

@@ -8,6 +8,7 @@ import { botPool } from "../lib/telegram/pool.ts";
 import { MAX_UPDATE_BYTES } from "../lib/telegram/telegram-service.ts";
 import { isWebhookSecretFor } from "../lib/telegram/webhook-secret.ts";
 import { requireSecret } from "../lib/config.ts";
+import { pathParam } from "../lib/path.ts";
 
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";
 const unauthorizedWebhook = () => new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
@@ -34,7 +35,7 @@ export function telegramRoutes(router: AppRouter): void {
   // ones never reach an object) and again by the object (a released bot's secret is refused). The
   // object only stores the update and schedules its job: this answers in milliseconds.
   router.post("/telegram/webhook/:userId", async (request, env) => {
-    const userId = request.params.userId ?? "";
+    const userId = pathParam(request, "userId");
     const secret = request.headers.get(SECRET_HEADER);
     if (!USER_ID_PATTERN.test(userId) || !secret || !(await isWebhookSecretFor(requireSecret(env, "ENCRYPTION_KEY"), userId, secret))) throw unauthorizedWebhook();
     let update: unknown;

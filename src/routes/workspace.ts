@@ -4,6 +4,7 @@ import { authenticate } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
+import { pathParam } from "../lib/path.ts";
 import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
 
 /** Text bodies only: markdown or plain text (JSON-encoded files would be stored with their quotes). */
@@ -17,7 +18,7 @@ export function workspaceRoutes(router: AppRouter): void {
 
   router.get("/api/workspace/:name", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     const file = await unwrap(userActor(env, who.userId).readFile(who, name));
     const etag = `"${file.meta.sha256}"`;
     if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers: { etag } });
@@ -28,7 +29,7 @@ export function workspaceRoutes(router: AppRouter): void {
 
   router.put("/api/workspace/:name", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     const type = request.headers.get("content-type");
     if (type && !TEXT_TYPES.test(type)) throw new HttpError(415, "unsupported_media_type", "Send the file as text: Content-Type: text/markdown; charset=utf-8.");
     // The byte cap of a file, plus room for a BOM-free UTF-8 check to run before the actor's own cap.
@@ -40,25 +41,19 @@ export function workspaceRoutes(router: AppRouter): void {
 
   router.delete("/api/workspace/:name", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     await unwrap(userActor(env, who.userId).deleteFile(who, name, request.headers.get("if-match") ?? undefined));
     return new Response(null, { status: 204 });
   });
 
   router.get("/api/workspace/:name/versions", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     return json(await unwrap(userActor(env, who.userId).fileVersions(who, name)));
   });
 }
 
-function fileName(raw: string | undefined): string {
-  let name: string;
-  try {
-    name = decodeURIComponent(raw ?? "");
-  } catch {
-    throw new HttpError(400, "invalid_file_name", "The file name is not valid URL encoding.");
-  }
+function fileName(name: string): string {
   validateFileName(name);
   return name;
 }
