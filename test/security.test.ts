@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { timingSafeEqualStr } from "../src/lib/crypto.ts";
+import { sha256Hex, timingSafeEqualStr } from "../src/lib/crypto.ts";
 import { userLogHash } from "../src/lib/request-log.ts";
 import type { UserActor } from "../src/actors/user-actor.ts";
 import { ADMIN, api, apiJson, jsonInit, newUser } from "./helpers.ts";
@@ -61,6 +61,18 @@ describe("logging", () => {
     expect(typeof lines[0]!.ms).toBe("number");
     expect(lines[0]!.user).toMatch(/^[0-9a-f]{12}$/);
     expect(JSON.stringify(lines[0])).not.toContain(user.userId);
+  });
+});
+
+describe("the log hash", () => {
+  it("is keyed: not the plain SHA-256 anyone could recompute from a public user id, and it changes with the secret", async () => {
+    const user = await newUser();
+    const keyed = await userLogHash(env, user.userId);
+    expect(keyed).toMatch(/^[0-9a-f]{12}$/);
+    expect(keyed).not.toBe((await sha256Hex(`log:${user.userId}`)).slice(0, 12));
+    expect(keyed).not.toBe((await sha256Hex(user.userId)).slice(0, 12));
+    expect(await userLogHash({ ...env, AUTH_SECRET: "another-deployment-secret-0123456789" }, user.userId)).not.toBe(keyed);
+    expect(await userLogHash(env, user.userId)).toBe(keyed);
   });
 });
 
