@@ -9,7 +9,7 @@ import { Sql } from "../lib/sql.ts";
 import { migrate, USER_MIGRATIONS } from "../lib/schema.ts";
 import { JobScheduler } from "../lib/jobs.ts";
 import { Workspace, type WorkspaceChange } from "../lib/workspace.ts";
-import { loadConfig, type Config } from "../lib/config.ts";
+import { loadConfig, requirePublicUrl, type Config } from "../lib/config.ts";
 import { HttpError } from "../lib/errors.ts";
 import { capture, type RpcResult } from "../lib/rpc.ts";
 import type { Identity } from "../lib/auth.ts";
@@ -92,7 +92,7 @@ export class UserActor extends DurableObject<Env> {
       tier: () => this.requireProfile().tier,
       broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
       telegramSecrets: () => this.telegram.secrets(),
-      publicUrl: () => this.config.publicUrl ?? "http://127.0.0.1:8787",
+      publicUrl: () => requirePublicUrl(this.env, "http://127.0.0.1:8787"),
     }, { fetch: this.meter.fetch("fly") });
     this.fly.defineJobs();
     this.jobs.define("container_health", { run: () => this.checkContainerHealth(), maxAttempts: 20, backoffBaseMs: this.config.containerCooldownMs });
@@ -236,7 +236,10 @@ export class UserActor extends DurableObject<Env> {
   }
 
   async flyProvision(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return this.asUser(who, () => this.fly.provision());
+    return this.asUser(who, () => {
+      requirePublicUrl(this.env, "http://127.0.0.1:8787");
+      return this.fly.provision();
+    });
   }
 
   async flySync(who: Identity) {

@@ -3,6 +3,7 @@ import { json } from "../lib/http.ts";
 import { authenticate } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
+import { requirePublicUrl } from "../lib/config.ts";
 
 export function flyRoutes(router: AppRouter): void {
   router.get("/api/fly/status", async (request, env) => {
@@ -12,6 +13,7 @@ export function flyRoutes(router: AppRouter): void {
 
   router.post("/api/fly/provision", async (request, env) => {
     const who = await authenticate(request, env);
+    requirePublicUrl(env, new URL(request.url).origin);
     return json(await unwrap(userActor(env, who.userId).flyProvision(who)), 202);
   });
 

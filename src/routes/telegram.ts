@@ -7,7 +7,7 @@ import { HttpError } from "../lib/errors.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 import { MAX_UPDATE_BYTES } from "../lib/telegram/telegram-service.ts";
 import { isWebhookSecretFor } from "../lib/telegram/webhook-secret.ts";
-import { requireSecret } from "../lib/config.ts";
+import { requirePublicUrl, requireSecret } from "../lib/config.ts";
 import { pathParam } from "../lib/path.ts";
 
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";
@@ -22,6 +22,7 @@ export function telegramRoutes(router: AppRouter): void {
       throw new HttpError(400, "invalid_bot_token", "botToken must be the token @BotFather gave you, as a string.");
     }
     const origin = new URL(request.url).origin;
+    requirePublicUrl(env, origin);
     return json(await unwrap(userActor(env, who.userId).telegramClaim(who, botToken?.trim(), origin)));
   });
 

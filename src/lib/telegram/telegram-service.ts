@@ -8,7 +8,7 @@
  */
 import type { UserFromGetMe } from "grammy/types";
 import type { Config } from "../config.ts";
-import { requireSecret } from "../config.ts";
+import { requirePublicUrl, requireSecret } from "../config.ts";
 import type { Sql } from "../sql.ts";
 import type { JobScheduler } from "../jobs.ts";
 import type { ChatEngine } from "../chat/chat-engine.ts";
@@ -103,8 +103,7 @@ export class TelegramService {
   claim(botToken: string | undefined, pool: BotPoolStub, origin?: string): Promise<{ botUsername: string; linkUrl: string }> {
     return this.serially(async () => {
       const userId = this.host.userId();
-      const base = this.host.config.publicUrl ?? origin;
-      if (!base) throw new HttpError(503, "not_configured", "The server does not know its public URL. An operator must set PUBLIC_URL.");
+      const base = requirePublicUrl(this.host.env, origin ?? "http://127.0.0.1:8787");
       const previous = this.store.bot();
       const candidate = botToken === undefined ? await this.fromPool(pool, userId) : await this.ownBot(botToken);
       const botId = candidate.botInfo.id;
