@@ -1,6 +1,7 @@
 import type { AppRouter } from "./types.ts";
+import { requireOperator } from "../lib/admin-guard.ts";
 import { json, readJsonObject, readOptionalJsonObject, readText } from "../lib/http.ts";
-import { authenticate, requireAdmin, USER_ID_PATTERN } from "../lib/auth.ts";
+import { authenticate, USER_ID_PATTERN } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
@@ -52,7 +53,7 @@ export function telegramRoutes(router: AppRouter): void {
   });
 
   router.post("/api/admin/telegram/pool", async (request, env) => {
-    requireAdmin(request, env);
+    await requireOperator(request, env);
     const body = await readJsonObject(request);
     const tokens = body.botTokens;
     if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== "string")) {
@@ -62,7 +63,7 @@ export function telegramRoutes(router: AppRouter): void {
   });
 
   router.get("/api/admin/telegram/pool", async (request, env) => {
-    requireAdmin(request, env);
+    await requireOperator(request, env);
     return json(await unwrap(botPool(env).list()));
   });
 }
