@@ -193,8 +193,8 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.workspace.delete(name, { ifMatch, source: "user" }));
   }
 
-  async fileVersions(who: Identity, name: string) {
-    return this.asUser(who, () => ({ versions: this.workspace.versions(name) }));
+  async fileVersions(who: Identity, name: string, page: { limit?: number; before?: number } = {}) {
+    return this.asUser(who, () => this.workspace.versions(name, page));
   }
 
   // ---- RPC: chat -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
 import { pathParam } from "../lib/path.ts";
 import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
+import { MAX_VERSIONS_PAGE } from "../lib/file-versions.ts";
 
 /** Text bodies only: markdown or plain text (JSON-encoded files would be stored with their quotes). */
 const TEXT_TYPES = /^(text\/(markdown|plain|x-markdown)|application\/octet-stream)\b/i;
@@ -49,8 +50,24 @@ export function workspaceRoutes(router: AppRouter): void {
   router.get("/api/workspace/:name/versions", async (request, env) => {
     const who = await authenticate(request, env);
     const name = fileName(pathParam(request, "name"));
-    return json(await unwrap(userActor(env, who.userId).fileVersions(who, name)));
+    return json(await unwrap(userActor(env, who.userId).fileVersions(who, name, versionsPage(new URL(request.url).searchParams))));
   });
+}
+
+/** `?limit=` (1–50, default 20) and `?before=` (a version number, for the next page). */
+function versionsPage(params: URLSearchParams): { limit?: number; before?: number } {
+  const page: { limit?: number; before?: number } = {};
+  if (params.has("limit")) {
+    const limit = Number(params.get("limit"));
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VERSIONS_PAGE) throw new HttpError(400, "invalid_limit", `limit must be a whole number from 1 to ${MAX_VERSIONS_PAGE}.`);
+    page.limit = limit;
+  }
+  if (params.has("before")) {
+    const before = Number(params.get("before"));
+    if (!Number.isSafeInteger(before) || before < 1) throw new HttpError(400, "invalid_before", "before must be a version number from an earlier page.");
+    page.before = before;
+  }
+  return page;
 }
 
 function fileName(name: string): string {
