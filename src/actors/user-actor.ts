@@ -26,13 +26,15 @@ import { sseStream } from "../lib/chat/sse.ts";
 import { buildMe, type Me } from "../lib/me.ts";
 import { userLogHash } from "../lib/request-log.ts";
 import { UpstreamMeter } from "../lib/upstream-meter.ts";
-import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
+import { FLY_JOBS, FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 import { Circuit } from "../lib/container/circuit.ts";
 import { chooseRoute, type Route } from "../lib/container/route.ts";
 import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "../lib/container/container-client.ts";
 import type { ReplyProducer } from "../lib/chat/chat-engine.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
+import { exportStoredData } from "../lib/account-export.ts";
+import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 export class UserActor extends DurableObject<Env> {
   readonly sql: Sql;
@@ -112,6 +114,7 @@ export class UserActor extends DurableObject<Env> {
       },
     });
     this.telegram.defineJobs();
+    defineDeletionJob(this.deletionHost());
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -119,6 +122,7 @@ export class UserActor extends DurableObject<Env> {
   /** The one request that goes through fetch: the WebSocket upgrade (identity set by the Worker). */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("Expected a WebSocket upgrade", { status: 426 });
+    if (deletionPending(this.jobs)) return Response.json({ error: { code: "account_deleting", message: "This account is being deleted." } }, { status: 409 });
     const ticket = request.headers.get("x-soulprint-ticket");
     const identity = request.headers.get("x-soulprint-identity");
     if (ticket !== null) {
@@ -195,6 +199,31 @@ export class UserActor extends DurableObject<Env> {
 
   async fileVersions(who: Identity, name: string, page: { limit?: number; before?: number } = {}) {
     return this.asUser(who, () => this.workspace.versions(name, page));
+  }
+
+  // ---- RPC: the person's own data ----------------------------------------------------------------
+
+  /** Everything stored about the user (the Worker adds the R2 images). */
+  async exportMe(who: Identity) {
+    return this.asUser(who, () => {
+      const { botUsername, claimed, ownerBound, fromPool } = this.telegram.status();
+      const fly = this.fly.store();
+      return exportStoredData(this.sql, {
+        profile: this.requireProfile(),
+        history: this.history.all(),
+        telegram: { claimed, ...(botUsername ? { botUsername, ownerBound, fromPool } : {}) },
+        fly: { state: fly.state, app: fly.state === "none" ? null : fly.app, region: fly.state === "none" ? null : fly.region },
+      });
+    });
+  }
+
+  /** Deletes the account once `confirm` is the user's email (202; the job does the rest). */
+  async deleteMe(who: Identity, confirm: unknown) {
+    return capture(async () => {
+      if (deletionPending(this.jobs)) return { deleting: true as const };
+      const profile = await this.identify(who);
+      return requestDeletion(this.deletionHost(), profile.email, confirm);
+    });
   }
 
   // ---- RPC: chat -----------------------------------------------------------------------------
@@ -283,6 +312,7 @@ export class UserActor extends DurableObject<Env> {
   /** Every user-facing RPC: record who owns the object (first contact), then run; errors as data. */
   private asUser<T>(who: Identity, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
     return capture(async () => {
+      refuseWhileDeleting(this.jobs);
       await this.identify(who);
       return fn();
     });
@@ -294,12 +324,42 @@ export class UserActor extends DurableObject<Env> {
    */
   private asContainer<T>(grant: GatewayGrant, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
     return capture(async () => {
-      if (readProfile(this.sql)?.userId !== grant.userId || !(await this.fly.acceptsGatewayToken(grant.token))) {
+      if (readProfile(this.sql)?.userId !== grant.userId || deletionPending(this.jobs) || !(await this.fly.acceptsGatewayToken(grant.token))) {
         throw new HttpError(401, "unauthorized", "This gateway token has been revoked or belongs to no container of this user.");
       }
       await this.ensureUserHash();
       return fn();
     });
+  }
+
+  private deletionHost(): DeletionHost {
+    return {
+      jobs: this.jobs,
+      images: this.env.IMAGES,
+      userId: () => this.requireProfile().userId,
+      flyState: () => this.fly.state(),
+      deleteFlyApp: () => this.fly.deleteApp(),
+      releaseTelegram: () => this.telegram.release(botPool(this.env)),
+      quiesce: () => {
+        for (const reply of this.chat.pending()) this.chat.cancel(reply.id);
+        // Everything but a Fly deletion already under way, which the account deletion waits for.
+        for (const row of this.sql.all<{ kind: string }>("SELECT kind FROM jobs")) if (row.kind !== FLY_JOBS.delete) this.jobs.cancel(row.kind);
+        for (const ws of this.ctx.getWebSockets()) {
+          try {
+            ws.close(4001, "account deleted");
+          } catch {
+            // already closing
+          }
+        }
+      },
+      wipeStorage: async () => {
+        await this.ctx.storage.deleteAlarm();
+        await this.ctx.storage.deleteAll();
+        // This instance lives on: give it the empty schema a new object would have.
+        migrate(this.sql, this.ctx.storage, USER_MIGRATIONS);
+      },
+      pollMs: this.fly.tuning.jobBackoffBaseMs,
+    };
   }
 
   private async ensureUserHash(): Promise<void> {

@@ -162,6 +162,11 @@ export class ChatHistory {
    * The current conversation for the model, newest last, as alternating user/assistant turns.
    * Reads newest first and stops once `maxChars` is used, so a 3,000-turn history costs one bounded query.
    */
+  /** Every message, oldest first (the user's data export). */
+  all(): HistoryMessage[] {
+    return this.sql.all<MessageRow>("SELECT * FROM messages ORDER BY seq").map(toHistoryMessage);
+  }
+
   recentTurns(maxChars: number, excludeClientId?: string): { role: "user" | "assistant"; text: string }[] {
     const rows = this.sql.all<{ role: "user" | "assistant"; text: string; id: string }>(
       "SELECT role, text, id FROM messages WHERE conversation = ? ORDER BY seq DESC LIMIT 2000",

@@ -65,6 +65,12 @@ export class FlyService {
     return this.ctx.store.read().state;
   }
 
+  /** The stored record (the data export shows its state, app and region; never the token). */
+  store(): { state: FlyState; app: string | null; region: string | null } {
+    const { state, app, region } = this.ctx.store.read();
+    return { state, app, region };
+  }
+
   /** FLY_APP_URL with {app} filled, while an app exists (not while it is being deleted). */
   appUrl(): string | null {
     const record = this.ctx.store.read();
