@@ -298,6 +298,14 @@ export class UserActor extends DurableObject<Env> {
     });
   }
 
+  /** The operator removes pool bot `botId`: this user lets go of it first (no Identity: an admin call). */
+  async telegramReleasePoolBot(botId: number) {
+    return capture(async () => {
+      if (readProfile(this.sql)) await this.telegram.release(botPool(this.env), botId);
+      return null;
+    });
+  }
+
   /** A webhook delivery: no Identity, the per-bot secret is the credential (401 for an object without a claim). */
   async telegramUpdate(userId: string, secret: string, update: unknown) {
     return capture(async () => {

@@ -62,6 +62,19 @@ export function telegramRoutes(router: AppRouter): void {
     return json(await unwrap(botPool(env).add((tokens as string[]).map((t) => t.trim()))), 201);
   });
 
+  // Released from its user first (their object deletes the webhook and lets go), then removed.
+  router.delete("/api/admin/telegram/pool/:username", async (request, env) => {
+    await requireOperator(request, env);
+    const bot = await unwrap(botPool(env).find(pathParam(request, "username")));
+    if (bot.claimedBy) {
+      await unwrap(userActor(env, bot.claimedBy).telegramReleasePoolBot(bot.botId));
+      // Idempotent: also clears a claim the user's object no longer knows about.
+      await unwrap(botPool(env).release(bot.claimedBy, bot.botId));
+    }
+    await unwrap(botPool(env).remove(bot.botId));
+    return new Response(null, { status: 204 });
+  });
+
   router.get("/api/admin/telegram/pool", async (request, env) => {
     await requireOperator(request, env);
     return json(await unwrap(botPool(env).list()));

@@ -107,6 +107,8 @@ export class TelegramService {
       const previous = this.store.bot();
       const candidate = botToken === undefined ? await this.fromPool(pool, userId) : await this.ownBot(botToken);
       const botId = candidate.botInfo.id;
+      // One holder per bot: another user's bot is 409, never a silently moved webhook.
+      if (!candidate.fromPool) await unwrap(pool.reserveOwn(userId, botId));
       const secret = await newWebhookSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), userId);
       try {
         await createApi(this.host.config, candidate.token, this.host.fetch).setWebhook(webhookUrl(base, userId), {
@@ -115,7 +117,10 @@ export class TelegramService {
           drop_pending_updates: true,
         });
       } catch (error) {
-        if (candidate.fromPool && previous?.botId !== botId) await this.returnToPool(pool, userId, botId);
+        if (previous?.botId !== botId) {
+          if (candidate.fromPool) await this.returnToPool(pool, userId, botId);
+          else await unwrap(pool.releaseOwn(userId, botId)).catch(() => undefined);
+        }
         console.warn(JSON.stringify({ event: "telegram_set_webhook_failed", error: describeBotError(error) }));
         throw toServiceError(error);
       }
@@ -128,11 +133,11 @@ export class TelegramService {
     });
   }
 
-  /** Releases the bot: webhook deleted, a pool bot returned, its inbox forgotten. Idempotent. */
-  release(pool: BotPoolStub): Promise<void> {
+  /** Releases the bot: webhook deleted, a pool bot returned, its inbox forgotten. Idempotent. `onlyBotId`: only if it is that bot. */
+  release(pool: BotPoolStub, onlyBotId?: number): Promise<void> {
     return this.serially(async () => {
       const previous = this.store.bot();
-      if (!previous) return;
+      if (!previous || (onlyBotId !== undefined && previous.botId !== onlyBotId)) return;
       await this.retire(previous, pool, { strict: true });
       this.store.clearBot();
       this.host.jobs.cancel(INBOX_JOB);
@@ -194,9 +199,8 @@ export class TelegramService {
       // delivery that still arrives gets 401, and a pool bot's next holder sets its own webhook.
       console.warn(JSON.stringify({ event: "telegram_delete_webhook_failed", bot: bot.username, error: describeBotError(error) }));
     }
-    if (!bot.fromPool) return;
     try {
-      await unwrap(pool.release(this.host.userId(), bot.botId));
+      await unwrap(bot.fromPool ? pool.release(this.host.userId(), bot.botId) : pool.releaseOwn(this.host.userId(), bot.botId));
     } catch (error) {
       console.error(JSON.stringify({ event: "telegram_pool_release_failed", bot: bot.username, error: describeBotError(error) }));
       if (options.strict) throw error;
