@@ -21,6 +21,7 @@ import { ChatView, errorText } from "./chat-view.ts";
 import { byId, confirmDialog } from "./dom.ts";
 import { ImageLoader } from "./images.ts";
 import { StatusView } from "./status-view.ts";
+import { DataView } from "./data-view.ts";
 import type { Health, Me, ServerFrame } from "./types.ts";
 import { WorkspaceView } from "./workspace-view.ts";
 
@@ -55,6 +56,17 @@ const chatView = new ChatView({
   onRetryConnection: () => socket.retryNow(),
 });
 const statusView = new StatusView(api);
+let accountEmail: string | undefined;
+const dataView = new DataView(api, {
+  email: () => accountEmail,
+  onDeleted: (message) => {
+    teardown();
+    clearCredentials();
+    creds = null;
+    showSignIn(message);
+  },
+});
+byId("panel-status").append(dataView.element);
 const workspaceView = new WorkspaceView(api);
 
 // ---- boot ----
@@ -112,6 +124,8 @@ async function startApp(me?: Me): Promise<void> {
   byId("signin").hidden = true;
   byId("app").hidden = false;
   byId("account-email").textContent = profile?.email ?? displayName(creds);
+  accountEmail = profile?.email ?? (creds?.kind === "email" ? creds.email : decodeJwt(creds?.token ?? "")?.email);
+  dataView.reset();
   statusView.setMe(profile ?? {});
   if (!profile?.fly) void statusView.refreshFly();
   void statusView.refreshUsage();

@@ -12,8 +12,8 @@ import { migrate, type Migration } from "../lib/schema.ts";
 import { capture, type RpcResult } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
 import { loadConfig, requireSecret } from "../lib/config.ts";
-import { encryptSecret } from "../lib/crypto.ts";
-import { fetchBotInfo } from "../lib/telegram/bot.ts";
+import { decryptSecret, encryptSecret } from "../lib/crypto.ts";
+import { createApi, describeBotError, fetchBotInfo } from "../lib/telegram/bot.ts";
 import type { PoolBot, PoolEntry } from "../lib/telegram/pool.ts";
 
 /** Tokens one request may add (each is checked with getMe). */
@@ -34,6 +34,11 @@ const POOL_MIGRATIONS: Migration[] = [
       )`,
       "CREATE UNIQUE INDEX IF NOT EXISTS pool_bots_claimed_by ON pool_bots (claimed_by) WHERE claimed_by IS NOT NULL",
     ],
+  },
+  {
+    // Users' own bots, by bot id: one holder each, so a second user's claim of the same token is 409.
+    version: 2,
+    statements: ["CREATE TABLE IF NOT EXISTS own_bots (bot_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, claimed_at INTEGER NOT NULL)"],
   },
 ];
 
@@ -124,6 +129,57 @@ export class BotPool extends DurableObject<Env> {
       const released = this.sql.run("UPDATE pool_bots SET claimed_by = NULL, claimed_at = NULL WHERE bot_id = ? AND claimed_by = ?", botId, userId) > 0;
       if (released) console.log(JSON.stringify({ event: "pool_release", botId }));
       return { released };
+    });
+  }
+
+  /**
+   * Records that `userId` holds its own bot `botId`: 409 when another user holds it, or when it is
+   * one of the pool's bots (claiming it by token would move a webhook out from under its holder).
+   */
+  async reserveOwn(userId: string, botId: number): Promise<RpcResult<null>> {
+    return capture(() => {
+      if (this.sql.one("SELECT bot_id FROM pool_bots WHERE bot_id = ?", botId)) {
+        throw new HttpError(409, "bot_taken", "This bot belongs to the operator's pool. Claim without a token to get a pool bot, or create your own with @BotFather.");
+      }
+      const holder = this.sql.one<{ user_id: string }>("SELECT user_id FROM own_bots WHERE bot_id = ?", botId);
+      if (holder && holder.user_id !== userId) {
+        throw new HttpError(409, "bot_taken", "Another account already uses this bot. Create a new bot with @BotFather, or release it from the other account first.");
+      }
+      this.sql.run("INSERT INTO own_bots (bot_id, user_id, claimed_at) VALUES (?, ?, ?) ON CONFLICT(bot_id) DO NOTHING", botId, userId, Date.now());
+      return null;
+    });
+  }
+
+  /** Forgets a user's own bot (only its holder can). */
+  async releaseOwn(userId: string, botId: number): Promise<RpcResult<null>> {
+    return capture(() => {
+      this.sql.run("DELETE FROM own_bots WHERE bot_id = ? AND user_id = ?", botId, userId);
+      return null;
+    });
+  }
+
+  /** A pool bot by username, with its holder (for the operator's removal). */
+  async find(username: string): Promise<RpcResult<{ botId: number; username: string; claimedBy: string | null }>> {
+    return capture(() => {
+      const row = this.sql.one<PoolRow>("SELECT * FROM pool_bots WHERE lower(username) = lower(?)", username.replace(/^@/, ""));
+      if (!row) throw new HttpError(404, "bot_not_found", `There is no pool bot @${username.replace(/^@/, "").slice(0, 64)}.`);
+      return { botId: row.bot_id, username: row.username, claimedBy: row.claimed_by };
+    });
+  }
+
+  /** Removes an unclaimed pool bot: its webhook deleted, then its row. 409 while a user holds it. */
+  async remove(botId: number): Promise<RpcResult<{ removed: string }>> {
+    return capture(async () => {
+      const row = this.sql.one<PoolRow>("SELECT * FROM pool_bots WHERE bot_id = ?", botId);
+      if (!row) throw new HttpError(404, "bot_not_found", "There is no such pool bot.");
+      if (row.claimed_by) throw new HttpError(409, "bot_claimed", `@${row.username} is held by a user; release it first.`);
+      const token = await decryptSecret(requireSecret(this.env, "ENCRYPTION_KEY"), row.token_sealed);
+      await createApi(loadConfig(this.env), token).deleteWebhook({ drop_pending_updates: true }).catch((error: unknown) => {
+        console.warn(JSON.stringify({ event: "pool_remove_webhook_failed", bot: row.username, error: describeBotError(error) }));
+      });
+      this.sql.run("DELETE FROM pool_bots WHERE bot_id = ? AND claimed_by IS NULL", botId);
+      console.log(JSON.stringify({ event: "pool_remove", bot: row.username }));
+      return { removed: row.username };
     });
   }
 

@@ -9,10 +9,11 @@ import { Sql } from "../lib/sql.ts";
 import { migrate, USER_MIGRATIONS } from "../lib/schema.ts";
 import { JobScheduler } from "../lib/jobs.ts";
 import { Workspace, type WorkspaceChange } from "../lib/workspace.ts";
-import { loadConfig, type Config } from "../lib/config.ts";
+import { loadConfig, requirePublicUrl, type Config } from "../lib/config.ts";
 import { HttpError } from "../lib/errors.ts";
 import { capture, type RpcResult } from "../lib/rpc.ts";
 import type { Identity } from "../lib/auth.ts";
+import type { GatewayGrant } from "../lib/gateway-token.ts";
 import { ensureProfile, readProfile, setChatMode, setTier, type Profile } from "../lib/profile.ts";
 import { issueTicket, redeemTicket } from "../lib/tickets.ts";
 import { budgetExceeded, dailyBudget, usageDays, type DayUsage } from "../lib/usage.ts";
@@ -25,7 +26,7 @@ import { sseStream } from "../lib/chat/sse.ts";
 import { buildMe, type Me } from "../lib/me.ts";
 import { userLogHash } from "../lib/request-log.ts";
 import { UpstreamMeter } from "../lib/upstream-meter.ts";
-import { FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
+import { FLY_JOBS, FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 import { Circuit } from "../lib/container/circuit.ts";
 import { chooseRoute, type Route } from "../lib/container/route.ts";
 import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "../lib/container/container-client.ts";
@@ -33,6 +34,8 @@ import type { ReplyProducer } from "../lib/chat/reply-context.ts";
 import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
+import { exportStoredData } from "../lib/account-export.ts";
+import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 /** How often the alarm looks at a queue that is still being worked through. */
 const QUEUE_CHECK_MS = 60_000;
@@ -111,7 +114,7 @@ export class UserActor extends DurableObject<Env> {
       tier: () => this.requireProfile().tier,
       broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
       telegramSecrets: () => this.telegram.secrets(),
-      publicUrl: () => this.config.publicUrl ?? "http://127.0.0.1:8787",
+      publicUrl: () => requirePublicUrl(this.env, "http://127.0.0.1:8787"),
     }, { fetch: this.meter.fetch("fly") });
     this.fly.defineJobs();
     this.jobs.define("container_health", { run: () => this.checkContainerHealth(), maxAttempts: 20, backoffBaseMs: this.config.containerCooldownMs });
@@ -131,6 +134,7 @@ export class UserActor extends DurableObject<Env> {
       },
     });
     this.telegram.defineJobs();
+    defineDeletionJob(this.deletionHost());
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -138,6 +142,7 @@ export class UserActor extends DurableObject<Env> {
   /** The one request that goes through fetch: the WebSocket upgrade (identity set by the Worker). */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("Expected a WebSocket upgrade", { status: 426 });
+    if (deletionPending(this.jobs)) return Response.json({ error: { code: "account_deleting", message: "This account is being deleted." } }, { status: 409 });
     const ticket = request.headers.get("x-soulprint-ticket");
     const identity = request.headers.get("x-soulprint-identity");
     if (ticket !== null) {
@@ -212,14 +217,39 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.workspace.delete(name, { ifMatch, source: "user" }));
   }
 
-  async fileVersions(who: Identity, name: string) {
-    return this.asUser(who, () => ({ versions: this.workspace.versions(name) }));
+  async fileVersions(who: Identity, name: string, page: { limit?: number; before?: number } = {}) {
+    return this.asUser(who, () => this.workspace.versions(name, page));
+  }
+
+  // ---- RPC: the person's own data ----------------------------------------------------------------
+
+  /** Everything stored about the user (the Worker adds the R2 images). */
+  async exportMe(who: Identity) {
+    return this.asUser(who, () => {
+      const { botUsername, claimed, ownerBound, fromPool } = this.telegram.status();
+      const fly = this.fly.store();
+      return exportStoredData(this.sql, {
+        profile: this.requireProfile(),
+        history: this.history.all(),
+        telegram: { claimed, ...(botUsername ? { botUsername, ownerBound, fromPool } : {}) },
+        fly: { state: fly.state, app: fly.state === "none" ? null : fly.app, region: fly.state === "none" ? null : fly.region },
+      });
+    });
+  }
+
+  /** Deletes the account once `confirm` is the user's email (202; the job does the rest). */
+  async deleteMe(who: Identity, confirm: unknown) {
+    return capture(async () => {
+      if (deletionPending(this.jobs)) return { deleting: true as const };
+      const profile = await this.identify(who);
+      return requestDeletion(this.deletionHost(), profile.email, confirm);
+    });
   }
 
   // ---- RPC: chat -----------------------------------------------------------------------------
 
   async chatTicket(who: Identity) {
-    return this.asUser(who, () => issueTicket(this.sql, who.userId));
+    return this.asUser(who, () => issueTicket(this.sql, this.env, who.userId));
   }
 
   async chatHistory(who: Identity, limit: number, before?: string): Promise<RpcResult<{ messages: HistoryMessage[]; hasMore: boolean }>> {
@@ -257,7 +287,10 @@ export class UserActor extends DurableObject<Env> {
   }
 
   async flyProvision(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return this.asUser(who, () => this.fly.provision());
+    return this.asUser(who, () => {
+      requirePublicUrl(this.env, "http://127.0.0.1:8787");
+      return this.fly.provision();
+    });
   }
 
   async flySync(who: Identity) {
@@ -268,14 +301,9 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.fly.deleteApp());
   }
 
-  /** The container's write-back of a file its agent changed, authenticated by its gateway token. */
-  async containerWrite(gatewayToken: string, name: string, content: string) {
-    return capture(async () => {
-      if (!readProfile(this.sql) || !(await this.fly.verifyGatewayToken(gatewayToken))) {
-        throw new HttpError(401, "unauthorized", "Unknown container or wrong gateway token.");
-      }
-      return this.workspace.write(name, content, { source: "container" });
-    });
+  /** The container's write-back of a file its agent changed (its gateway token verified by the Worker). */
+  async containerWrite(grant: GatewayGrant, name: string, content: string) {
+    return this.asContainer(grant, () => this.workspace.write(name, content, { source: "container" }));
   }
 
   // ---- RPC: Telegram ---------------------------------------------------------------------------
@@ -288,6 +316,14 @@ export class UserActor extends DurableObject<Env> {
   async telegramRelease(who: Identity) {
     return this.asUser(who, async () => {
       await this.telegram.release(botPool(this.env));
+      return null;
+    });
+  }
+
+  /** The operator removes pool bot `botId`: this user lets go of it first (no Identity: an admin call). */
+  async telegramReleasePoolBot(botId: number) {
+    return capture(async () => {
+      if (readProfile(this.sql)) await this.telegram.release(botPool(this.env), botId);
       return null;
     });
   }
@@ -306,19 +342,64 @@ export class UserActor extends DurableObject<Env> {
   /** Every user-facing RPC: record who owns the object (first contact), then run; errors as data. */
   private asUser<T>(who: Identity, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
     return capture(async () => {
+      refuseWhileDeleting(this.jobs);
       await this.identify(who);
       return fn();
     });
   }
 
+  /**
+   * Every container RPC: the Worker verified the token's HMAC; here it must also be the token this
+   * object issued last (a bumped epoch or a deleted app revokes it).
+   */
+  private asContainer<T>(grant: GatewayGrant, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
+    return capture(async () => {
+      if (readProfile(this.sql)?.userId !== grant.userId || deletionPending(this.jobs) || !(await this.fly.acceptsGatewayToken(grant.token))) {
+        throw new HttpError(401, "unauthorized", "This gateway token has been revoked or belongs to no container of this user.");
+      }
+      await this.ensureUserHash();
+      return fn();
+    });
+  }
+
+  private deletionHost(): DeletionHost {
+    return {
+      jobs: this.jobs,
+      images: this.env.IMAGES,
+      userId: () => this.requireProfile().userId,
+      flyState: () => this.fly.state(),
+      deleteFlyApp: () => this.fly.deleteApp(),
+      releaseTelegram: () => this.telegram.release(botPool(this.env)),
+      quiesce: () => {
+        for (const reply of this.chat.pending()) this.chat.cancel(reply.id);
+        // Everything but a Fly deletion already under way, which the account deletion waits for.
+        for (const row of this.sql.all<{ kind: string }>("SELECT kind FROM jobs")) if (row.kind !== FLY_JOBS.delete) this.jobs.cancel(row.kind);
+        for (const ws of this.ctx.getWebSockets()) {
+          try {
+            ws.close(4001, "account deleted");
+          } catch {
+            // already closing
+          }
+        }
+      },
+      wipeStorage: async () => {
+        await this.ctx.storage.deleteAlarm();
+        await this.ctx.storage.deleteAll();
+        // This instance lives on: give it the empty schema a new object would have.
+        migrate(this.sql, this.ctx.storage, USER_MIGRATIONS);
+      },
+      pollMs: this.fly.tuning.jobBackoffBaseMs,
+    };
+  }
+
   private async ensureUserHash(): Promise<void> {
     const profile = readProfile(this.sql);
-    if (profile) this.userHash ??= await userLogHash(profile.userId);
+    if (profile) this.userHash ??= await userLogHash(this.env, profile.userId);
   }
 
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
   private async identify(who: Identity): Promise<Profile> {
-    this.userHash ??= await userLogHash(who.userId);
+    this.userHash ??= await userLogHash(this.env, who.userId);
     const existing = readProfile(this.sql);
     if (existing) return ensureProfile(this.sql, who).profile;
     // First contact: hashing the starter files awaits, and a second request arriving meanwhile must

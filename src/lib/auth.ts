@@ -88,13 +88,7 @@ export async function verifyUserToken(token: string, env: Env): Promise<Identity
     payload = await verifyOwnToken(token, env);
   } catch (ownError) {
     if (!env.AUTH_JWKS_URL) throw describeJoseError(ownError);
-    try {
-      payload = await verifyExternalToken(token, env);
-      const email = normalizeEmailClaim(payload.email);
-      return { userId: await deriveUserId(requireSecret(env, "USER_ID_SALT"), email), email };
-    } catch (externalError) {
-      throw describeJoseError(externalError);
-    }
+    return externalIdentity(token, env);
   }
   const email = normalizeEmailClaim(payload.email);
   if (typeof payload.sub !== "string" || !USER_ID_PATTERN.test(payload.sub)) throw unauthorized("The token has no valid subject. Ask for a new token.");
@@ -118,20 +112,39 @@ async function verifyOwnToken(token: string, env: Env): Promise<JWTPayload> {
 // jose caches fetched keys inside the JWKS function; keep one per URL for the isolate's lifetime.
 const remoteKeySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-async function verifyExternalToken(token: string, env: Env): Promise<JWTPayload> {
-  const url = env.AUTH_JWKS_URL;
+function remoteKeySet(url: string): ReturnType<typeof createRemoteJWKSet> {
   let keySet = remoteKeySets.get(url);
   if (!keySet) {
+    if (!URL.canParse(url)) throw new HttpError(503, "not_configured", "AUTH_JWKS_URL is not a valid URL. An operator must fix it.");
     keySet = createRemoteJWKSet(new URL(url));
     remoteKeySets.set(url, keySet);
   }
-  const { payload } = await jwtVerify(token, keySet, {
-    algorithms: ["RS256", "ES256"],
-    issuer: env.AUTH_ISSUER || undefined,
-    audience: env.AUTH_AUDIENCE || undefined,
-    requiredClaims: ["exp", "email"],
-  });
-  return payload;
+  return keySet;
+}
+
+/** The key lookup jose verifies with: the remote JWKS, or a local set in tests. */
+export type KeyLookup = Parameters<typeof jwtVerify>[1];
+
+/**
+ * A token from the external identity provider (AUTH_JWKS_URL). Issuer and audience are required
+ * settings (without them a token the same provider minted for any other application would sign in),
+ * and the email must be verified (`email_verified: true`), since the email names the user.
+ */
+export async function externalIdentity(token: string, env: Env, keys: KeyLookup = remoteKeySet(env.AUTH_JWKS_URL)): Promise<Identity> {
+  const issuer = env.AUTH_ISSUER?.trim();
+  const audience = env.AUTH_AUDIENCE?.trim();
+  if (!issuer || !audience) {
+    throw new HttpError(503, "not_configured", "External sign-in is off: AUTH_JWKS_URL is set without AUTH_ISSUER and AUTH_AUDIENCE. An operator must set both.");
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, keys, { algorithms: ["RS256", "ES256"], issuer, audience, requiredClaims: ["exp", "email", "iss", "aud"] }));
+  } catch (error) {
+    throw describeJoseError(error);
+  }
+  if (payload.email_verified !== true) throw unauthorized("The identity provider has not verified this email address. Verify it there, then sign in again.");
+  const email = normalizeEmailClaim(payload.email);
+  return { userId: await deriveUserId(requireSecret(env, "USER_ID_SALT"), email), email };
 }
 
 function normalizeEmailClaim(value: unknown): string {

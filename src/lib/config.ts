@@ -81,9 +81,35 @@ export function loadConfig(env: Env): Config {
   };
 }
 
+/**
+ * Local development is `npm run dev` (and the e2e stack): the only place ALLOW_EMAIL_AUTH is true.
+ * There, and only there, a missing PUBLIC_URL may fall back to the request's own origin.
+ */
+export function isLocalDev(env: Env): boolean {
+  return env.ALLOW_EMAIL_AUTH === "true";
+}
+
+/**
+ * This Worker's public origin for webhooks and container callbacks. Outside local dev a missing
+ * PUBLIC_URL fails closed: a container told to call back http://127.0.0.1:8787 (or a webhook set
+ * from a spoofable Host header) would silently never reach us.
+ */
+export function requirePublicUrl(env: Env, localFallback: string): string {
+  const configured = optional(env.PUBLIC_URL)?.replace(/\/+$/, "");
+  if (configured) return configured;
+  if (isLocalDev(env)) return localFallback;
+  throw new HttpError(503, "public_url_missing", "The server does not know its public URL, so containers and Telegram could not call it back. An operator must set PUBLIC_URL.");
+}
+
 /** The names of the settings this deployment lacks (names only, never values). */
 export function missingSecrets(env: Env): string[] {
   const missing: string[] = [];
+  if (!optional(env.PUBLIC_URL) && !isLocalDev(env)) missing.push("PUBLIC_URL");
+  // An external identity provider without both checks would accept tokens minted for other apps.
+  if (optional(env.AUTH_JWKS_URL)) {
+    if (!optional(env.AUTH_ISSUER)) missing.push("AUTH_ISSUER");
+    if (!optional(env.AUTH_AUDIENCE)) missing.push("AUTH_AUDIENCE");
+  }
   for (const name of ["AUTH_SECRET", "USER_ID_SALT", "ADMIN_TOKEN", "ENCRYPTION_KEY"] as const) {
     if (!optional(env[name])) missing.push(name);
   }

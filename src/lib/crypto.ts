@@ -14,15 +14,27 @@ export async function sha256Hex(data: string | Uint8Array): Promise<string> {
   return toHex(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-export async function hmacSha256Hex(key: string, message: string): Promise<string> {
+async function hmacSha256(key: string, message: string): Promise<ArrayBuffer> {
   const cryptoKey = await crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return toHex(await crypto.subtle.sign("HMAC", cryptoKey, encoder.encode(message)));
+  return crypto.subtle.sign("HMAC", cryptoKey, encoder.encode(message));
+}
+
+export async function hmacSha256Hex(key: string, message: string): Promise<string> {
+  return toHex(await hmacSha256(key, message));
+}
+
+/** HMAC-SHA256 as unpadded base64url (43 characters): compact inside tokens and URLs. */
+export async function hmacSha256Base64Url(key: string, message: string): Promise<string> {
+  return toBase64Url(new Uint8Array(await hmacSha256(key, message)));
 }
 
 /** A random URL-safe token of `bytes` random bytes. */
 export function randomToken(bytes = 24): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 /**

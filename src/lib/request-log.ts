@@ -3,7 +3,8 @@
  * (never the id, email, token or body). The request id is returned as `x-request-id` too.
  */
 import type { IRequest } from "itty-router";
-import { sha256Hex } from "./crypto.ts";
+import { hmacSha256Hex } from "./crypto.ts";
+import { derivedKey } from "./keys.ts";
 
 interface RequestMeta {
   requestId: string;
@@ -13,9 +14,13 @@ interface RequestMeta {
 
 const meta = new WeakMap<object, RequestMeta>();
 
-/** The user as logs name them: a short keyed hash, so log lines of one user can be grouped but not traced back. */
-export async function userLogHash(userId: string): Promise<string> {
-  return (await sha256Hex(`log:${userId}`)).slice(0, 12);
+/**
+ * The user as logs name them: a short HMAC under a key derived from AUTH_SECRET. User ids are
+ * public (Fly app names, webhook URLs), so a plain hash of one could be recomputed by anyone who
+ * reads the logs; without the key, lines of one user can be grouped but not traced back.
+ */
+export async function userLogHash(env: Env, userId: string): Promise<string> {
+  return (await hmacSha256Hex(await derivedKey(env, "log-hash"), `log:${userId}`)).slice(0, 12);
 }
 
 export function startRequest(request: Request): void {
@@ -28,7 +33,7 @@ export function noteUser(request: Request, userId: string): void {
   if (entry) entry.userId = userId;
 }
 
-export async function logRequest(request: IRequest, response: Response): Promise<Response> {
+export async function logRequest(request: IRequest, response: Response, env: Env): Promise<Response> {
   const entry = meta.get(request);
   if (!entry) return response;
   const line = {
@@ -38,7 +43,7 @@ export async function logRequest(request: IRequest, response: Response): Promise
     route: request.route ?? "(none)",
     status: response.status,
     ms: Date.now() - entry.startedAt,
-    user: entry.userId ? await userLogHash(entry.userId) : undefined,
+    user: entry.userId ? await userLogHash(env, entry.userId).catch(() => "unkeyed") : undefined,
   };
   console.log(JSON.stringify(line));
   if (response.status === 101 || response.webSocket) return response;

@@ -24,6 +24,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 2, statements: [...CHAT_SCHEMA, USAGE_SCHEMA] },
   { version: 3, statements: [...FLY_SCHEMA, CIRCUIT_SCHEMA] },
   { version: 4, statements: TELEGRAM_SCHEMA },
+  // Gateway tokens became HMACs over the user id and this epoch (issue 16).
+  { version: 5, statements: ["ALTER TABLE fly_app ADD COLUMN gateway_epoch INTEGER NOT NULL DEFAULT 0"] },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

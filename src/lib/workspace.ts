@@ -6,13 +6,13 @@
 import { HttpError } from "./errors.ts";
 import { sha256Hex } from "./crypto.ts";
 import type { Sql } from "./sql.ts";
+import { DEFAULT_VERSIONS_PAGE, pruneVersions, versionPage } from "./file-versions.ts";
 
 export const FILE_NAME_PATTERN = /^[A-Z][A-Z0-9_]{0,31}\.md$/;
 export const MAX_FILE_BYTES = 64 * 1024;
 export const MAX_FILES = 32;
 export const MAX_TOTAL_BYTES = 512 * 1024;
-/** Versions kept per file; older ones are pruned so a chatty MEMORY.md cannot fill the object. */
-export const MAX_VERSIONS_PER_FILE = 50;
+export { MAX_VERSIONS_PER_FILE } from "./file-versions.ts";
 
 export type ChangeSource = "user" | "tool" | "container" | "restore" | "starter";
 
@@ -24,7 +24,9 @@ export interface FileMeta {
   updatedAt: string;
 }
 
-export interface FileVersion extends FileMeta {
+export interface FileVersion extends Omit<FileMeta, "sha256"> {
+  /** null for the version that records a delete. */
+  sha256: string | null;
   deleted: boolean;
   source: string;
 }
@@ -161,15 +163,14 @@ export class Workspace {
     return true;
   }
 
-  /** Earlier versions, newest first, with their content. */
-  versions(name: string): (FileVersion & { content: string | null })[] {
+  /** Earlier versions, newest first, with their content: one page, `before` a version number. */
+  versions(name: string, page: { limit?: number; before?: number } = {}): { versions: (FileVersion & { content: string | null })[]; hasMore: boolean } {
     validateFileName(name);
-    return this.sql
-      .all<FileRow & { deleted: number; source: string; content: string | null }>(
-        "SELECT name, version, content, size, sha256, updated_at, source, deleted FROM file_versions WHERE name = ? ORDER BY version DESC",
-        name,
-      )
-      .map((row) => ({ ...toMeta(row), content: row.content, deleted: row.deleted === 1, source: row.source }));
+    const { rows, hasMore } = versionPage(this.sql, name, page.limit ?? DEFAULT_VERSIONS_PAGE, page.before);
+    return {
+      versions: rows.map((row) => ({ ...toMeta({ ...row, sha256: "" }), sha256: row.sha256, content: row.content, deleted: row.deleted === 1, source: row.source })),
+      hasMore,
+    };
   }
 
   private nextVersion(name: string): number {
@@ -182,7 +183,7 @@ export class Workspace {
       "INSERT INTO file_versions (name, version, content, size, sha256, updated_at, source, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       name, version, content, size, sha256, at, source, deleted ? 1 : 0,
     );
-    this.sql.run("DELETE FROM file_versions WHERE name = ? AND version <= ?", name, version - MAX_VERSIONS_PER_FILE);
+    pruneVersions(this.sql, name, version, at);
   }
 }
 

@@ -4,8 +4,9 @@ import { authenticate } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
-import { ticketUserId } from "../lib/tickets.ts";
+import { verifyTicket } from "../lib/tickets.ts";
 import { clientIp, enforceLimit } from "../lib/rate-limit.ts";
+import { pathParam } from "../lib/path.ts";
 import { IMAGE_ID_PATTERN, imageKey } from "../lib/chat/tools.ts";
 
 export function chatRoutes(router: AppRouter): void {
@@ -27,7 +28,8 @@ export function chatRoutes(router: AppRouter): void {
     const headers = new Headers({ upgrade: "websocket" });
     let userId: string;
     if (ticket !== null) {
-      const owner = ticketUserId(ticket);
+      // Checked here, before routing: a forged or expired ticket never wakes or creates an object.
+      const owner = await verifyTicket(env, ticket);
       if (!owner) throw new HttpError(401, "invalid_ticket", "This ticket is not valid. Ask for a new one with POST /api/chat/ticket.");
       userId = owner;
       headers.set("x-soulprint-ticket", ticket);
@@ -67,7 +69,7 @@ export function chatRoutes(router: AppRouter): void {
   // Images are stored under their owner's id: another user's image id simply finds nothing (404).
   router.get("/api/images/:id", async (request, env) => {
     const who = await authenticate(request, env);
-    const id = request.params.id ?? "";
+    const id = pathParam(request, "id");
     if (!IMAGE_ID_PATTERN.test(id)) throw new HttpError(404, "image_not_found", "There is no such image.");
     const object = await env.IMAGES.get(imageKey(who.userId, id));
     if (!object) throw new HttpError(404, "image_not_found", "There is no such image.");

@@ -4,6 +4,7 @@ import { authenticate } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
+import { exportImages } from "../lib/account-export.ts";
 
 export function meRoutes(router: AppRouter): void {
   router.get("/api/me", async (request, env) => {
@@ -16,6 +17,20 @@ export function meRoutes(router: AppRouter): void {
     const body = await readJsonObject(request);
     if (body.chatMode === undefined) throw new HttpError(400, "missing_field", 'Send { "chatMode": "auto" | "direct" }.');
     return json(await unwrap(userActor(env, who.userId).updateMe(who, { chatMode: body.chatMode })));
+  });
+
+  router.get("/api/me/export", async (request, env) => {
+    const who = await authenticate(request, env);
+    const stored = await unwrap(userActor(env, who.userId).exportMe(who));
+    const body = { ...stored, images: await exportImages(env.IMAGES, who.userId) };
+    return json(body, 200, { "content-disposition": `attachment; filename="soulprint-export-${stored.exportedAt.slice(0, 10)}.json"` });
+  });
+
+  // The email as confirmation: a leaked token alone cannot delete an account by accident of a click.
+  router.delete("/api/me", async (request, env) => {
+    const who = await authenticate(request, env);
+    const body = await readJsonObject(request);
+    return json(await unwrap(userActor(env, who.userId).deleteMe(who, body.confirm)), 202);
   });
 
   router.get("/api/usage", async (request, env) => {

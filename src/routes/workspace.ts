@@ -4,7 +4,9 @@ import { authenticate } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
+import { pathParam } from "../lib/path.ts";
 import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
+import { MAX_VERSIONS_PAGE } from "../lib/file-versions.ts";
 
 /** Text bodies only: markdown or plain text (JSON-encoded files would be stored with their quotes). */
 const TEXT_TYPES = /^(text\/(markdown|plain|x-markdown)|application\/octet-stream)\b/i;
@@ -17,7 +19,7 @@ export function workspaceRoutes(router: AppRouter): void {
 
   router.get("/api/workspace/:name", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     const file = await unwrap(userActor(env, who.userId).readFile(who, name));
     const etag = `"${file.meta.sha256}"`;
     if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers: { etag } });
@@ -28,7 +30,7 @@ export function workspaceRoutes(router: AppRouter): void {
 
   router.put("/api/workspace/:name", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     const type = request.headers.get("content-type");
     if (type && !TEXT_TYPES.test(type)) throw new HttpError(415, "unsupported_media_type", "Send the file as text: Content-Type: text/markdown; charset=utf-8.");
     // The byte cap of a file, plus room for a BOM-free UTF-8 check to run before the actor's own cap.
@@ -40,25 +42,35 @@ export function workspaceRoutes(router: AppRouter): void {
 
   router.delete("/api/workspace/:name", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
+    const name = fileName(pathParam(request, "name"));
     await unwrap(userActor(env, who.userId).deleteFile(who, name, request.headers.get("if-match") ?? undefined));
     return new Response(null, { status: 204 });
   });
 
   router.get("/api/workspace/:name/versions", async (request, env) => {
     const who = await authenticate(request, env);
-    const name = fileName(request.params.name);
-    return json(await unwrap(userActor(env, who.userId).fileVersions(who, name)));
+    const name = fileName(pathParam(request, "name"));
+    return json(await unwrap(userActor(env, who.userId).fileVersions(who, name, versionsPage(new URL(request.url).searchParams))));
   });
 }
 
-function fileName(raw: string | undefined): string {
-  let name: string;
-  try {
-    name = decodeURIComponent(raw ?? "");
-  } catch {
-    throw new HttpError(400, "invalid_file_name", "The file name is not valid URL encoding.");
+/** `?limit=` (1–50, default 20) and `?before=` (a version number, for the next page). */
+function versionsPage(params: URLSearchParams): { limit?: number; before?: number } {
+  const page: { limit?: number; before?: number } = {};
+  if (params.has("limit")) {
+    const limit = Number(params.get("limit"));
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VERSIONS_PAGE) throw new HttpError(400, "invalid_limit", `limit must be a whole number from 1 to ${MAX_VERSIONS_PAGE}.`);
+    page.limit = limit;
   }
+  if (params.has("before")) {
+    const before = Number(params.get("before"));
+    if (!Number.isSafeInteger(before) || before < 1) throw new HttpError(400, "invalid_before", "before must be a version number from an earlier page.");
+    page.before = before;
+  }
+  return page;
+}
+
+function fileName(name: string): string {
   validateFileName(name);
   return name;
 }

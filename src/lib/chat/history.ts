@@ -159,6 +159,11 @@ export class ChatHistory {
     return { messages: rows.slice(0, limit).reverse().map(toHistoryMessage), hasMore };
   }
 
+  /** Every message, oldest first (the user's data export). */
+  all(): HistoryMessage[] {
+    return this.sql.all<MessageRow>("SELECT * FROM messages ORDER BY seq").map(toHistoryMessage);
+  }
+
   /**
    * The current conversation for the model up to (not including) the message `clientId`, oldest
    * first: messages queued after it are not part of its turn. Reads newest first and stops once

@@ -7,7 +7,8 @@ import type { JobScheduler } from "../jobs.ts";
 import type { Sql } from "../sql.ts";
 import type { Workspace } from "../workspace.ts";
 import { loadConfig, requireSecret, type Config } from "../config.ts";
-import { decryptSecret, sha256Hex } from "../crypto.ts";
+import { decryptSecret, encryptSecret, sha256Hex } from "../crypto.ts";
+import { mintGatewayToken } from "../gateway-token.ts";
 import type { FlyClient } from "./fly-client.ts";
 import { createFlyClient, type FlyTuning } from "./fly-settings.ts";
 import { FlyStore, type FlyRecord } from "./fly-store.ts";
@@ -77,9 +78,29 @@ export class FlyContext {
     return record;
   }
 
+  /**
+   * The app's GATEWAY_TOKEN, decrypted. A token issued before gateway tokens became HMACs (random,
+   * unverifiable at the Worker) is replaced here by a new-format one, which the next sync sends.
+   */
   async gatewayToken(): Promise<string | null> {
+    const key = requireSecret(this.host.env, "ENCRYPTION_KEY");
     const sealed = this.store.read().gatewayToken;
-    return sealed ? decryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), sealed) : null;
+    if (!sealed) return null;
+    const token = await decryptSecret(key, sealed);
+    if (token.startsWith("gw1.")) return token;
+    const issued = await this.issueGatewayToken(key);
+    this.store.patch(issued);
+    return decryptSecret(key, issued.gatewayToken);
+  }
+
+  /**
+   * A new gateway token, sealed, with its epoch: past every epoch this object issued, and at least
+   * the current time, so even a user whose storage was deleted never gets an old token back.
+   */
+  async issueGatewayToken(key: string): Promise<{ gatewayToken: string; gatewayEpoch: number }> {
+    const gatewayEpoch = Math.max(this.store.read().gatewayEpoch + 1, Date.now());
+    const token = await mintGatewayToken(this.host.env, this.host.userId(), gatewayEpoch);
+    return { gatewayToken: await encryptSecret(key, token), gatewayEpoch };
   }
 
   /** Every secret the app should have now, with the digest of each value. */

@@ -5,7 +5,7 @@
  */
 import { HttpError, logSafe, UnreachableError, UpstreamError } from "../errors.ts";
 import { requireSecret } from "../config.ts";
-import { encryptSecret, randomToken, timingSafeEqualStr } from "../crypto.ts";
+import { timingSafeEqualStr } from "../crypto.ts";
 import { FlyContext, StaleRunError, type FlyHost } from "./fly-context.ts";
 import { FLY_JOBS, FlyJobs } from "./fly-jobs.ts";
 import { loadFlyTuning, type FlyTuning } from "./fly-settings.ts";
@@ -65,6 +65,12 @@ export class FlyService {
     return this.ctx.store.read().state;
   }
 
+  /** The stored record (the data export shows its state, app and region; never the token). */
+  store(): { state: FlyState; app: string | null; region: string | null } {
+    const { state, app, region } = this.ctx.store.read();
+    return { state, app, region };
+  }
+
   /** FLY_APP_URL with {app} filled, while an app exists (not while it is being deleted). */
   appUrl(): string | null {
     const record = this.ctx.store.read();
@@ -76,8 +82,11 @@ export class FlyService {
     return this.ctx.gatewayToken();
   }
 
-  /** Constant time: the container's write-back authenticates with this token. */
-  async verifyGatewayToken(token: string): Promise<boolean> {
+  /**
+   * Is this the gateway token this object issued last? The Worker has already checked its HMAC
+   * (gateway-token.ts); this refuses a revoked one: an earlier epoch, or any token once the app is gone.
+   */
+  async acceptsGatewayToken(token: string): Promise<boolean> {
     let mine: string | null = null;
     try {
       mine = await this.gatewayToken();
@@ -133,7 +142,7 @@ export class FlyService {
       if (!this.host.jobs.get(FLY_JOBS.provision)) await this.host.jobs.schedule(FLY_JOBS.provision, 0);
       return this.status();
     }
-    const gatewayToken = record.gatewayToken ?? (await encryptSecret(key, randomToken(32)));
+    const issued = record.gatewayToken ? null : await this.ctx.issueGatewayToken(key);
     this.ctx.store.patch({
       state: "provisioning",
       // A failed provisioning resumes at the step that failed.
@@ -141,7 +150,7 @@ export class FlyService {
       app: record.app ?? this.ctx.appName(),
       region: record.region ?? this.ctx.config.flyRegion,
       lastError: null,
-      gatewayToken,
+      ...issued,
       epoch: record.epoch + 1,
     });
     await this.host.jobs.schedule(FLY_JOBS.provision, 0);

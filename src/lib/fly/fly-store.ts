@@ -11,6 +11,8 @@ export interface FlyRecord {
   region: string | null;
   lastError: string | null;
   gatewayToken: string | null;
+  /** The epoch of the gateway token last issued; survives the app's deletion so an old token never returns. */
+  gatewayEpoch: number;
   secretsVersion: number | null;
   epoch: number;
   syncedDigest: string | null;
@@ -34,6 +36,7 @@ interface AppRow {
   region: string | null;
   last_error: string | null;
   gateway_token: string | null;
+  gateway_epoch: number;
   secrets_version: number | null;
   epoch: number;
   synced_digest: string | null;
@@ -47,6 +50,7 @@ const COLUMNS: Record<keyof FlyRecord, string> = {
   region: "region",
   lastError: "last_error",
   gatewayToken: "gateway_token",
+  gatewayEpoch: "gateway_epoch",
   secretsVersion: "secrets_version",
   epoch: "epoch",
   syncedDigest: "synced_digest",
@@ -62,7 +66,7 @@ export class FlyStore {
   read(): FlyRecord {
     const row = this.sql.one<AppRow>("SELECT * FROM fly_app WHERE id = 1");
     if (!row) {
-      return { state: "none", step: null, app: null, region: null, lastError: null, gatewayToken: null, secretsVersion: null, epoch: 0, syncedDigest: null, lastSyncAt: null };
+      return { state: "none", step: null, app: null, region: null, lastError: null, gatewayToken: null, gatewayEpoch: 0, secretsVersion: null, epoch: 0, syncedDigest: null, lastSyncAt: null };
     }
     return {
       state: row.state,
@@ -71,6 +75,7 @@ export class FlyStore {
       region: row.region,
       lastError: row.last_error,
       gatewayToken: row.gateway_token,
+      gatewayEpoch: row.gateway_epoch,
       secretsVersion: row.secrets_version,
       epoch: row.epoch,
       syncedDigest: row.synced_digest,
@@ -155,12 +160,12 @@ export class FlyStore {
     for (const name of names) this.sql.run("DELETE FROM fly_secrets WHERE name = ?", name);
   }
 
-  /** After the app is gone: nothing of it remains but the epoch. */
+  /** After the app is gone: nothing of it remains but the epochs (its gateway token is revoked). */
   clearApp(): void {
     this.sql.run("DELETE FROM fly_machines");
     this.sql.run("DELETE FROM fly_secrets");
-    const epoch = this.read().epoch;
+    const { epoch, gatewayEpoch } = this.read();
     this.sql.run("DELETE FROM fly_app");
-    this.patch({ epoch });
+    this.patch({ epoch, gatewayEpoch });
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { UserFromGetMe } from "grammy/types";
 import type { Config } from "../config.ts";
-import { requireSecret } from "../config.ts";
+import { requirePublicUrl, requireSecret } from "../config.ts";
 import type { Sql } from "../sql.ts";
 import type { JobScheduler } from "../jobs.ts";
 import type { ChatEngine } from "../chat/chat-engine.ts";
@@ -103,11 +103,12 @@ export class TelegramService {
   claim(botToken: string | undefined, pool: BotPoolStub, origin?: string): Promise<{ botUsername: string; linkUrl: string }> {
     return this.serially(async () => {
       const userId = this.host.userId();
-      const base = this.host.config.publicUrl ?? origin;
-      if (!base) throw new HttpError(503, "not_configured", "The server does not know its public URL. An operator must set PUBLIC_URL.");
+      const base = requirePublicUrl(this.host.env, origin ?? "http://127.0.0.1:8787");
       const previous = this.store.bot();
       const candidate = botToken === undefined ? await this.fromPool(pool, userId) : await this.ownBot(botToken);
       const botId = candidate.botInfo.id;
+      // One holder per bot: another user's bot is 409, never a silently moved webhook.
+      if (!candidate.fromPool) await unwrap(pool.reserveOwn(userId, botId));
       const secret = await newWebhookSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), userId);
       try {
         await createApi(this.host.config, candidate.token, this.host.fetch).setWebhook(webhookUrl(base, userId), {
@@ -116,7 +117,10 @@ export class TelegramService {
           drop_pending_updates: true,
         });
       } catch (error) {
-        if (candidate.fromPool && previous?.botId !== botId) await this.returnToPool(pool, userId, botId);
+        if (previous?.botId !== botId) {
+          if (candidate.fromPool) await this.returnToPool(pool, userId, botId);
+          else await unwrap(pool.releaseOwn(userId, botId)).catch(() => undefined);
+        }
         console.warn(JSON.stringify({ event: "telegram_set_webhook_failed", error: describeBotError(error) }));
         throw toServiceError(error);
       }
@@ -129,11 +133,11 @@ export class TelegramService {
     });
   }
 
-  /** Releases the bot: webhook deleted, a pool bot returned, its inbox forgotten. Idempotent. */
-  release(pool: BotPoolStub): Promise<void> {
+  /** Releases the bot: webhook deleted, a pool bot returned, its inbox forgotten. Idempotent. `onlyBotId`: only if it is that bot. */
+  release(pool: BotPoolStub, onlyBotId?: number): Promise<void> {
     return this.serially(async () => {
       const previous = this.store.bot();
-      if (!previous) return;
+      if (!previous || (onlyBotId !== undefined && previous.botId !== onlyBotId)) return;
       await this.retire(previous, pool, { strict: true });
       this.store.clearBot();
       this.host.jobs.cancel(INBOX_JOB);
@@ -195,9 +199,8 @@ export class TelegramService {
       // delivery that still arrives gets 401, and a pool bot's next holder sets its own webhook.
       console.warn(JSON.stringify({ event: "telegram_delete_webhook_failed", bot: bot.username, error: describeBotError(error) }));
     }
-    if (!bot.fromPool) return;
     try {
-      await unwrap(pool.release(this.host.userId(), bot.botId));
+      await unwrap(bot.fromPool ? pool.release(this.host.userId(), bot.botId) : pool.releaseOwn(this.host.userId(), bot.botId));
     } catch (error) {
       console.error(JSON.stringify({ event: "telegram_pool_release_failed", bot: bot.username, error: describeBotError(error) }));
       if (options.strict) throw error;
