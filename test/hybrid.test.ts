@@ -147,7 +147,9 @@ describe("hybrid routing through the user's container", () => {
   it("answers with Bedrock when the container refuses the gateway token (401)", async () => {
     const user = await readyUser();
     await runInDurableObject(user.stub, async (actor: UserActor) => {
-      actor.sql.run("UPDATE fly_app SET gateway_token = ?", await (await import("../src/lib/crypto.ts")).encryptSecret(actor["env"].ENCRYPTION_KEY, "wrong-token"));
+      // New-format (so it is not replaced and re-sent on read) but not the container's token.
+      const wrong = `gw1.${user.userId}.1.${"A".repeat(43)}`;
+      actor.sql.run("UPDATE fly_app SET gateway_token = ?", await (await import("../src/lib/crypto.ts")).encryptSecret(actor["env"].ENCRYPTION_KEY, wrong));
     });
     const { body } = await chatJson(user, { text: "who am I?" });
     expect(body.via).toBe("bedrock");

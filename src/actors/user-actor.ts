@@ -34,6 +34,8 @@ import type { ReplyProducer } from "../lib/chat/reply-context.ts";
 import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
+import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
+import { costUsd, recordUsage } from "../lib/usage.ts";
 import { exportStoredData } from "../lib/account-export.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
@@ -53,6 +55,7 @@ export class UserActor extends DurableObject<Env> {
   /** Upstream calls this object made, for the job and reply log lines. */
   readonly meter = new UpstreamMeter();
   readonly telegram: TelegramService;
+  readonly gateway: ModelGateway;
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
@@ -87,7 +90,7 @@ export class UserActor extends DurableObject<Env> {
       workspace: this.workspace,
       profile: () => this.requireProfile(),
       broadcast: (frame) => this.sockets.broadcast(frame),
-      bedrock: () => (this.bedrockClient ??= createBedrockClient(this.env, this.config, () => this.meter.count("bedrock"))),
+      bedrock: () => this.bedrock(),
       meter: this.meter,
       logContext: () => ({ user: this.userHash }),
       containerProducer: () => (this.route() === "container" ? this.containerProducer() : null),
@@ -104,6 +107,16 @@ export class UserActor extends DurableObject<Env> {
     });
     ctx.blockConcurrencyWhile(async () => {
       if (this.chat.hasQueued()) await this.jobs.schedule(CHAT_QUEUE_JOB);
+    });
+    this.gateway = new ModelGateway({
+      config: this.config,
+      sql: this.sql,
+      bedrock: () => this.bedrock(),
+      tier: () => this.requireProfile().tier,
+      record: (usage) => {
+        recordUsage(this.sql, usage, costUsd(usage, this.config.prices), { via: "container" });
+        this.chat.absorbContainerUsage(usage);
+      },
     });
     this.fly = new FlyService({
       env,
@@ -301,6 +314,11 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.fly.deleteApp());
   }
 
+  /** The model gateway: one Anthropic Messages call answered with Bedrock, budgeted and recorded. */
+  async containerModel(grant: GatewayGrant, body: unknown, beta: string | null): Promise<RpcResult<GatewayAnswer>> {
+    return this.asContainer(grant, () => this.gateway.call(body, { beta }));
+  }
+
   /** The container's write-back of a file its agent changed (its gateway token verified by the Worker). */
   async containerWrite(grant: GatewayGrant, name: string, content: string) {
     return this.asContainer(grant, () => this.workspace.write(name, content, { source: "container" }));
@@ -409,6 +427,10 @@ export class UserActor extends DurableObject<Env> {
       if (created) await this.workspace.seedStarterFiles();
       return profile;
     });
+  }
+
+  private bedrock(): BedrockRuntimeClient {
+    return (this.bedrockClient ??= createBedrockClient(this.env, this.config, () => this.meter.count("bedrock")));
   }
 
   private requireProfile(): Profile {

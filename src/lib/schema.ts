@@ -8,7 +8,7 @@ import { PROFILE_SCHEMA } from "./profile.ts";
 import { JOBS_SCHEMA } from "./jobs.ts";
 import { WORKSPACE_SCHEMA } from "./workspace.ts";
 import { TICKETS_SCHEMA } from "./tickets.ts";
-import { USAGE_SCHEMA } from "./usage.ts";
+import { USAGE_BY_VIA_SCHEMA, USAGE_SCHEMA } from "./usage.ts";
 import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
@@ -26,6 +26,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 4, statements: TELEGRAM_SCHEMA },
   // Gateway tokens became HMACs over the user id and this epoch (issue 16).
   { version: 5, statements: ["ALTER TABLE fly_app ADD COLUMN gateway_epoch INTEGER NOT NULL DEFAULT 0"] },
+  // Usage per route, so the container's model calls show as `via: "container"` (issue 13).
+  { version: 6, statements: [USAGE_BY_VIA_SCHEMA] },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

@@ -1,5 +1,8 @@
 import type { AppRouter } from "./types.ts";
-import { json, readText } from "../lib/http.ts";
+import { json, readJsonObject, readText } from "../lib/http.ts";
+import { HttpError, errorInfo, logSafe } from "../lib/errors.ts";
+import { MAX_GATEWAY_BODY_BYTES, type GatewayAnswer } from "../lib/container/model-gateway.ts";
+import { anthropicErrorResponse } from "../lib/container/anthropic-wire.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
 import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
@@ -8,6 +11,23 @@ import { pathParam } from "../lib/path.ts";
 
 /** The user's container calling back: GATEWAY_TOKEN checked here, before any object wakes. */
 export function containerRoutes(router: AppRouter): void {
+  // The model gateway answers in Anthropic's shapes only, its errors included: the container's
+  // Anthropic client reads nothing else.
+  router.post("/api/container/model/v1/messages", async (request, env) => {
+    try {
+      const grant = await authenticateContainer(request, env);
+      const body = await readJsonObject(request, MAX_GATEWAY_BODY_BYTES);
+      // The stub's types turn this union into `never`; the value is the object's GatewayAnswer as sent.
+      const answer = (await unwrap(userActor(env, grant.userId).containerModel(grant, body, request.headers.get("anthropic-beta")))) as unknown as GatewayAnswer;
+      if (answer.kind === "json") return Response.json(answer.body);
+      return new Response(answer.stream, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+    } catch (error) {
+      const info = errorInfo(error);
+      if (info.status >= 500 && !(error instanceof HttpError)) console.error(JSON.stringify({ event: "gateway_error", error: logSafe(error) }));
+      return anthropicErrorResponse(info);
+    }
+  });
+
   router.put("/api/container/workspace/:name", async (request, env) => {
     const grant = await authenticateContainer(request, env);
     const name = pathParam(request, "name");

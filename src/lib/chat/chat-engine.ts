@@ -296,8 +296,19 @@ export class ChatEngine {
   private charge(turn: Turn): void {
     const delta = subtractUsage(turn.usage, turn.charged);
     if (delta.inputTokens + delta.outputTokens + delta.cacheReadTokens + delta.cacheWriteTokens + delta.images === 0) return;
-    recordUsage(this.host.sql, delta, costUsd(delta, this.host.config.prices));
+    recordUsage(this.host.sql, delta, costUsd(delta, this.host.config.prices), { via: turn.via });
     turn.charged = { ...turn.usage };
+  }
+
+  /**
+   * What the user's container spent through the model gateway while it answers the running turn:
+   * already charged to today by the gateway, and part of that turn's reply (its `usage`).
+   */
+  absorbContainerUsage(usage: Usage): void {
+    const turn = this.running;
+    if (!turn || turn.via !== "container") return;
+    turn.usage = addUsage(turn.usage, usage);
+    turn.charged = addUsage(turn.charged, usage);
   }
 
   private appendText(turn: Turn, piece: string): void {

@@ -9,7 +9,6 @@
  * reports an interruption.
  */
 import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
-import { ZERO_USAGE } from "../usage.ts";
 import { readCompletionStream } from "./openai-sse.ts";
 
 export interface ContainerTarget {
@@ -80,9 +79,8 @@ export class ContainerProducer implements ReplyProducer {
           received = true;
           reply.emitText(chunk.text);
         }
-        if (chunk.usage) {
-          reply.addUsage({ ...ZERO_USAGE, inputTokens: chunk.usage.promptTokens - chunk.usage.cacheReadTokens, outputTokens: chunk.usage.completionTokens, cacheReadTokens: chunk.usage.cacheReadTokens });
-        }
+        // The usage the container reports about itself is not counted: its every model call went
+        // through the model gateway, which charged it and added it to this reply.
       }
     } catch (error) {
       if (reply.signal.aborted) throw error;
