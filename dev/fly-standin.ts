@@ -636,6 +636,24 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     return services.some((s) => s.autostart === true);
   }
 
+  /** One non-streaming call to the Worker's model gateway with the container's token; null when unreachable. */
+  async function askGateway(env: Record<string, string>, soul: string, said: string): Promise<string | null> {
+    if (!env.SOULPRINT_CALLBACK_URL || !env.GATEWAY_TOKEN) return null;
+    try {
+      const response = await fetch(`${env.SOULPRINT_CALLBACK_URL}/api/container/model/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": env.GATEWAY_TOKEN, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-opus-4-6", max_tokens: 1024, system: soul, messages: [{ role: "user", content: said }] }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const body = (await response.json()) as { content?: { type: string; text?: string }[]; error?: { message?: string } };
+      if (!response.ok) return `(the gateway answered ${response.status}: ${body.error?.message ?? "no message"})`;
+      return (body.content ?? []).filter((b) => b.type === "text").map((b) => b.text ?? "").join("");
+    } catch {
+      return null;
+    }
+  }
+
   async function chat(res: ServerResponse, app: App, m: Machine, env: Record<string, string>, raw: Buffer, entry: Obj): Promise<void> {
     const body = safeJson(raw);
     const messages = isObject(body) && Array.isArray(body.messages) ? (body.messages as Obj[]) : [];
@@ -644,7 +662,10 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     const soul = env.SOUL_MD_B64 ? Buffer.from(env.SOUL_MD_B64, "base64").toString("utf8") : "(none)";
     entry.user = isObject(body) ? body.user : undefined;
     entry.said = said;
-    const text = `This is the Fly stand-in container of ${app.name} (machine ${m.id}). My SOUL.md: ${soul.slice(0, 500)} You said: ${said}`;
+    // Like the real image, the model is asked through the Worker's model gateway when the Worker can
+    // be reached (npm run dev); under vitest the Worker has no port, and the container answers alone.
+    const answer = await askGateway(env, soul, said);
+    const text = `This is the Fly stand-in container of ${app.name} (machine ${m.id}). My SOUL.md: ${soul.slice(0, 500)} ${answer ? `The model says: ${answer}` : `You said: ${said}`}`;
     const id = `chatcmpl-${hex(6)}`;
     const created = Math.floor(Date.now() / 1000);
     const model = isObject(body) && typeof body.model === "string" ? body.model : "openclaw";

@@ -19,6 +19,28 @@ function history(store: ChatStore, messages: HistoryMessage[], hasMore = false, 
 }
 
 describe("ChatStore", () => {
+  it("marks a message waiting behind the reply in progress as queued, also after a reconnect, until it starts", () => {
+    const s = new ChatStore();
+    feed(s, { type: "hello", pending: [] });
+    history(s, []);
+    s.addOutgoing("q1", "one");
+    s.addOutgoing("q2", "two");
+    feed(
+      s,
+      { type: "user", id: "q1", text: "one", at: iso(1) },
+      { type: "status", id: "q1", status: "thinking" },
+      { type: "user", id: "q2", text: "two", at: iso(1) },
+      { type: "status", id: "q2", status: "queued" },
+    );
+    const reply = (id: string) => s.ordered().find((m) => m.role === "assistant" && m.clientId === id);
+    expect(reply("q2")?.activity?.status).toBe("queued");
+    // A new connection learns the same from hello.pending.
+    feed(s, { type: "hello", pending: [{ id: "q1", text: "O" }, { id: "q2", text: "", status: "queued" }] });
+    expect(reply("q2")?.activity?.status).toBe("queued");
+    feed(s, { type: "done", id: "q1", messageId: "m1", via: "bedrock" }, { type: "status", id: "q2", status: "thinking" });
+    expect(reply("q2")?.activity?.status).toBe("thinking");
+  });
+
   it("shows a sent message and its streamed reply once, also after history repeats them", () => {
     const s = new ChatStore();
     feed(s, { type: "hello", pending: [] });
