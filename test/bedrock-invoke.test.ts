@@ -7,7 +7,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand, InvokeModelWithResponseStreamCommand, type ResponseStream } from "@aws-sdk/client-bedrock-runtime";
 import { describe, expect, inject, it } from "vitest";
 import { validateAnthropic } from "../dev/anthropic-rules.ts";
-import { scenario, script } from "./bedrock-control.ts";
+import { claudeRequests, scenario, script } from "./bedrock-control.ts";
 
 const OPUS = "global.anthropic.claude-opus-4-6-v1";
 type Obj = Record<string, unknown>;
@@ -54,6 +54,9 @@ describe("Bedrock stand-in: Claude InvokeModel from workerd", () => {
     const second = await stream({ tools, system, messages: [{ role: "user", content: "again" }] });
     expect(second.error?.name).toBe("ThrottlingException");
     expect(((second.events[0]!.message as Obj).usage as Obj).cache_read_input_tokens).toBe(usage1.cache_creation_input_tokens);
+    const recorded = await claudeRequests(key);
+    expect(recorded.map((r) => [r.operation, r.status])).toEqual([["invoke-with-response-stream", 200], ["invoke-with-response-stream", 200]]);
+    expect(recorded[0]!.body.tools?.[0]).toMatchObject({ name: "remember" });
   });
 
   it("InvokeModel answers the message JSON; a refused body is a ValidationException", async () => {
