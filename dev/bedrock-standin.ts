@@ -1,6 +1,7 @@
 /**
- * Local stand-in for the Amazon Bedrock Runtime API: Converse, ConverseStream and InvokeModel (Nova
- * Canvas images). It speaks the real wire protocol (restJson1 errors, AWS event-stream binary frames
+ * Local stand-in for the Amazon Bedrock Runtime API: Converse, ConverseStream, InvokeModel and
+ * InvokeModelWithResponseStream (Claude's native Messages body: dev/bedrock-anthropic.ts, judged by
+ * dev/anthropic-rules.ts) and InvokeModel for Nova Canvas images. It speaks the real wire protocol (restJson1 errors, AWS event-stream binary frames
  * built with @smithy/eventstream-codec) so the real `@aws-sdk/client-bedrock-runtime` decodes it in
  * Node and inside workerd, and it is held to Bedrock's documented behaviour
  * (/work/shared/reference/bedrock-telegram-cloudflare.md §1), not to what our code expects.
@@ -14,19 +15,20 @@
  *   GET    /__control/requests?key=&limit=               {requests: RecordedRequest[]} newest last; DELETE [?key=] clears
  *   DELETE /__control/cache                              forget prompt-cache prefixes
  *   POST   /__control/reset    {key?}                    everything, or one key's queue and requests
- * A request's key is the first `[[scenario:KEY]]` marker in its system text blocks, else in its
- * messages' text blocks (InvokeModel: in textToImageParams.text), else "default". An empty key
+ * A request's key is the first `[[scenario:KEY]]` marker in its system text (blocks, or Claude's
+ * system string), else in its messages' text (blocks or string content; images: in
+ * textToImageParams.text), else "default". Scripted replies serve Converse and Claude InvokeModel
+ * alike (toolUse → Claude `tool_use` blocks, streamError → an exception frame). An empty key
  * queue falls back to the default reply, never to another key's queue, so parallel tests are isolated.
  */
-import { EventStreamCodec } from "@smithy/eventstream-codec";
-import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { deflateSync } from "node:zlib";
+import { validateAnthropic } from "./anthropic-rules.ts";
+import { anthropicInvoke, anthropicStream, anthropicTexts, anthropicUnits, anthropicUserSaid } from "./bedrock-anthropic.ts";
+import { awsError, exceptionBody, exceptionFrame, frame, MARKER, split, STREAM_EXCEPTIONS, tokens, type Obj, type Plan, type PromptUnit, type PromptUsage, type StreamExceptionName } from "./bedrock-wire.ts";
 import { validateConverse } from "./converse-rules.ts";
 import { isMain, isObject, readBody, runMain, sendJson, serve, sleep, type StandinHandle, type StartOptions } from "./standin-util.ts";
-
-type Obj = Record<string, unknown>;
 
 /** A scripted answer, queued with `POST /__control/script`. `model` restricts it to one model id. */
 export type Reply = { model?: string } & (
@@ -38,7 +40,6 @@ export type Reply = { model?: string } & (
   | { hang: true; afterPieces?: number; text?: string }
 );
 export interface ToolUseSpec { name: string; input: unknown; toolUseId?: string }
-type StreamExceptionName = keyof typeof STREAM_EXCEPTIONS;
 
 /** One recorded data-plane request, as returned by `GET /__control/requests`. */
 export interface RecordedRequest {
@@ -48,62 +49,19 @@ export interface RecordedRequest {
 
 const DEFAULT_MODELS = ["global.anthropic.claude-opus-4-6-v1", "global.anthropic.claude-sonnet-4-6", "amazon.nova-canvas-v1:0"];
 const DEFAULT_KEY = "default";
-const MARKER = /\[\[scenario:([^\]\s]+)\]\]/;
 const CACHE_TTL_MS = { "5m": 5 * 60_000, "1h": 60 * 60_000 };
-/** In-stream exception names (frame `:exception-type`) → HTTP equivalent used by non-streaming Converse. */
-const STREAM_EXCEPTIONS = {
-  throttlingException: [429, "ThrottlingException", "Too many requests, please wait before trying again."],
-  modelStreamErrorException: [424, "ModelErrorException", "The model stream was interrupted."],
-  internalServerException: [500, "InternalServerException", "The server encountered an internal error."],
-  serviceUnavailableException: [503, "ServiceUnavailableException", "Bedrock is unable to process your request."],
-  validationException: [400, "ValidationException", "Scripted validation error."],
-} as const;
 const HTTP_ERRORS = {
   validation: [400, "ValidationException", "Scripted validation error."],
   internal: [500, "InternalServerException", "The server encountered an internal error. Try your request again."],
   unavailable: [503, "ServiceUnavailableException", "Bedrock is unable to process your request."],
 } as const;
 
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
-const PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-/** Real Bedrock pads event payloads with a random-length `"p"` field (hides token lengths); the SDK drops it. */
-function frame(eventType: string, payload: Obj): Uint8Array {
-  const p = PAD.slice(0, 1 + Math.floor(Math.random() * PAD.length));
-  return codec.encode({
-    headers: {
-      ":event-type": { type: "string", value: eventType },
-      ":content-type": { type: "string", value: "application/json" },
-      ":message-type": { type: "string", value: "event" },
-    },
-    body: fromUtf8(JSON.stringify({ ...payload, p })),
-  });
-}
-function exceptionFrame(name: string, body: Obj): Uint8Array {
-  return codec.encode({
-    headers: {
-      ":exception-type": { type: "string", value: name },
-      ":content-type": { type: "string", value: "application/json" },
-      ":message-type": { type: "string", value: "exception" },
-    },
-    body: fromUtf8(JSON.stringify(body)),
-  });
-}
-
-/** restJson1 error: status + `x-amzn-ErrorType` + `{"message"}`, exactly what the SDK parses. */
-function awsError(res: ServerResponse, status: number, type: string, message: string): void {
-  sendJson(res, status, { message }, {
-    "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
-    "x-amzn-requestid": randomUUID(),
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Token accounting and prompt caching (deterministic: ceil(chars / 4) tokens).
 
 /** Prompt units in Anthropic's cache order (tools → system → messages); cachePoints are boundaries. */
-function promptUnits(body: Obj): { id: string; chars: number; cachePoint?: Obj }[] {
-  const units: { id: string; chars: number; cachePoint?: Obj }[] = [];
+function promptUnits(body: Obj): PromptUnit[] {
+  const units: PromptUnit[] = [];
   const add = (where: string, b: Obj) => {
     if ("cachePoint" in b) { units.push({ id: where, chars: 0, cachePoint: (b.cachePoint as Obj) ?? {} }); return; }
     const [k, v] = Object.entries(b)[0] ?? ["", ""];
@@ -119,7 +77,6 @@ function promptUnits(body: Obj): { id: string; chars: number; cachePoint?: Obj }
   (body.messages as Obj[]).forEach((m, i) => (m.content as Obj[]).forEach((b) => add(`m${i}:${m.role}`, b)));
   return units;
 }
-const tokens = (chars: number) => Math.ceil(chars / 4);
 
 // ---------------------------------------------------------------------------------------------
 // Tiny valid PNG (solid colour) for the image model.
@@ -170,16 +127,6 @@ function replyKind(r: unknown): string | undefined {
   return k;
 }
 
-/** Splits text into `n` nearly equal pieces on code point boundaries (never splits a surrogate pair). */
-function split(text: string, n: number): string[] {
-  const cps = Array.from(text);
-  const count = Math.max(1, Math.min(n, cps.length));
-  const size = Math.ceil(cps.length / count);
-  const out: string[] = [];
-  for (let i = 0; i < cps.length; i += size) out.push(cps.slice(i, i + size).join(""));
-  return out.length ? out : [""];
-}
-
 function lastUserSaid(body: Obj): string {
   const msgs = (body.messages ?? []) as Obj[];
   const last = [...msgs].reverse().find((m) => m.role === "user");
@@ -216,11 +163,15 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     return i >= 0 ? q!.splice(i, 1)[0] : undefined;
   }
 
-  function usage(body: Obj, modelId: string, outputChars: number) {
-    const units = promptUnits(body);
+  /**
+   * The one prompt-cache model of both paths (Converse cachePoints, Claude cache_control): a prefix
+   * ending at a marker is written on first sight and read while it lives; the longest live prefix
+   * wins. Records the writes, so call it once per request.
+   */
+  function promptUsage(units: PromptUnit[], modelId: string): PromptUsage {
     const now = Date.now();
     let chars = 0, hash = createHash("sha256").update(modelId);
-    const points: { tokens: number; hash: string; ttl: number; label: string }[] = [];
+    const points: { tokens: number; hash: string; ttl: number; label: "5m" | "1h" }[] = [];
     for (const u of units) {
       if (u.cachePoint) {
         const t = tokens(chars);
@@ -237,19 +188,24 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     for (const p of points) cache.set(p.hash, now + p.ttl); // write new prefixes, refresh hit TTLs
     const write = Math.max(0, cached - read);
     const input = total - read - write; // Bedrock's inputTokens excludes cache reads and writes
+    return { input, read, write, ...(write > 0 ? { writeTtl: points[points.length - 1]!.label } : {}) };
+  }
+
+  function usage(body: Obj, modelId: string, outputChars: number) {
+    const { input, read, write, writeTtl } = promptUsage(promptUnits(body), modelId);
     const output = Math.max(1, tokens(outputChars));
     return {
       inputTokens: input, outputTokens: output, totalTokens: input + output + read + write,
       cacheReadInputTokens: read, cacheWriteInputTokens: write,
-      ...(write > 0 ? { cacheDetails: [{ ttl: points[points.length - 1]!.label, inputTokens: write }] } : {}),
+      ...(writeTtl ? { cacheDetails: [{ ttl: writeTtl, inputTokens: write }] } : {}),
     };
   }
 
   /** Plan of a successful (or mid-stream failing) answer. */
-  function plan(reply: Reply | undefined, body: Obj) {
+  function plan(reply: Reply | undefined, said: string): Plan {
     const r = (reply ?? {}) as Obj;
     const toolUses = (r.toolUse ? [r.toolUse].flat() : []) as ToolUseSpec[];
-    const text = typeof r.text === "string" ? r.text : toolUses.length ? "" : `(local Bedrock stand-in) ${lastUserSaid(body)}`;
+    const text = typeof r.text === "string" ? r.text : toolUses.length ? "" : `(local Bedrock stand-in) ${said}`;
     const useBench = !reply && bench !== null;
     return {
       text, toolUses, useBench,
@@ -262,7 +218,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     };
   }
 
-  async function converseStream(res: ServerResponse, p: ReturnType<typeof plan>, body: Obj, modelId: string, started: number) {
+  async function converseStream(res: ServerResponse, p: Plan, body: Obj, modelId: string, started: number) {
     res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream", "x-amzn-requestid": randomUUID() });
     res.flushHeaders();
     const alive = () => !res.destroyed && !res.writableEnded;
@@ -273,9 +229,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     const fault = async (): Promise<boolean> => {
       if (!p.fault) return false;
       if (p.fault === "hang") { await new Promise((r) => res.once("close", r)); return true; }
-      const [, , msg] = STREAM_EXCEPTIONS[p.fault as StreamExceptionName];
-      const extra = p.fault === "modelStreamErrorException" ? { originalStatusCode: 500, originalMessage: "Internal server error" } : {};
-      send(exceptionFrame(p.fault, { message: p.message ?? msg, ...extra }));
+      send(exceptionFrame(p.fault, exceptionBody(p.fault as StreamExceptionName, p.message)));
       res.end();
       return true;
     };
@@ -306,7 +260,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     res.end();
   }
 
-  async function converse(res: ServerResponse, p: ReturnType<typeof plan>, body: Obj, modelId: string, started: number) {
+  async function converse(res: ServerResponse, p: Plan, body: Obj, modelId: string, started: number) {
     if (p.fault === "hang") { await new Promise((r) => res.once("close", r)); return; }
     if (p.fault) {
       const [status, type, msg] = STREAM_EXCEPTIONS[p.fault as StreamExceptionName];
@@ -355,6 +309,8 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     for (const m of (Array.isArray(body.messages) ? body.messages : []) as Obj[])
       for (const b of (Array.isArray(m?.content) ? m.content : []) as Obj[]) if (typeof b?.text === "string") texts.push(b.text);
     if (isObject(body.textToImageParams) && typeof body.textToImageParams.text === "string") texts.push(body.textToImageParams.text);
+    // Claude's native body: system and message content may also be plain strings.
+    if ("anthropic_version" in body) texts.push(...anthropicTexts(body));
     for (const t of texts) { const m = MARKER.exec(t); if (m) return m[1]!; }
     return DEFAULT_KEY;
   }
@@ -410,7 +366,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? "/", "http://standin");
     if (url.pathname.startsWith("/__control/")) return control(req, res, url);
-    const m = /^\/model\/([^/]+)\/(converse-stream|converse|invoke)$/.exec(url.pathname);
+    const m = /^\/model\/([^/]+)\/(converse-stream|converse|invoke-with-response-stream|invoke)$/.exec(url.pathname);
     if (!m || req.method !== "POST") return awsError(res, 404, "UnknownOperationException", "Unknown operation.");
     const started = Date.now();
     const modelId = decodeURIComponent(m[1]!);
@@ -438,11 +394,16 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     const fail = (status: number, type: string, message: string) => { rec.status = status; rec.outcome = type; awsError(res, status, type, message); };
     if (!models.has(modelId)) return fail(400, "ValidationException", "The provided model identifier is invalid.");
     const image = isImageModel(modelId);
-    if (image !== (operation === "invoke"))
-      return fail(400, "ValidationException", image
-        ? "This action doesn't support the model that you provided. Try again with a supported text or chat model."
-        : "The local stand-in only implements InvokeModel for image models (e.g. amazon.nova-canvas-v1:0).");
-    if (!image) { const err = validateConverse(body, modelId); if (err) return fail(400, "ValidationException", err); }
+    // InvokeModel* on a Claude model takes Claude's native Messages body (dev/bedrock-anthropic.ts).
+    const native = operation.startsWith("invoke") && !image;
+    if (image && operation !== "invoke")
+      return fail(400, "ValidationException", operation === "invoke-with-response-stream"
+        ? "The model is unsupported for streaming."
+        : "This action doesn't support the model that you provided. Try again with a supported text or chat model.");
+    if (native && !modelId.includes("anthropic.claude"))
+      return fail(400, "ValidationException", "The local stand-in only implements InvokeModel for Claude and image models.");
+    const err = image ? undefined : native ? validateAnthropic(body, modelId) : validateConverse(body, modelId);
+    if (err) return fail(400, "ValidationException", err);
     const reply = takeReply(rec.key, modelId, image);
     rec.outcome = reply ? `scripted:${replyKind(reply)}` : bench && !image ? "bench" : "default";
     if (reply && "throttle" in reply && (reply.throttle === "http" || image))
@@ -452,8 +413,12 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
       return fail(status, type, reply.message ?? msg);
     }
     if (image) return invoke(res, reply, body);
-    const p = plan(reply, body);
+    const p = plan(reply, native ? anthropicUserSaid(body) : lastUserSaid(body));
     if (p.fault === "hang" && !("afterPieces" in (reply as Obj))) { await new Promise((r) => res.once("close", r)); return; }
+    if (native) {
+      const call = { res, plan: p, modelId, started, prompt: promptUsage(anthropicUnits(body), modelId) };
+      return operation === "invoke" ? anthropicInvoke(call) : anthropicStream(call);
+    }
     return operation === "converse" ? converse(res, p, body, modelId, started) : converseStream(res, p, body, modelId, started);
   }
 

@@ -1,9 +1,10 @@
 /**
  * Self-check of the local stand-ins against the REAL clients: `@aws-sdk/client-bedrock-runtime`
- * (ConverseStream, Converse, InvokeModel) and grammY. Starts both stand-ins on random ports, prints
- * one line per check, exits non-zero on any failure.
+ * (ConverseStream, Converse, InvokeModel; Claude's InvokeModel and InvokeModelWithResponseStream in
+ * dev/check-anthropic.ts) and grammY. Starts both stand-ins on random ports, prints one line per
+ * check, exits non-zero on any failure. Part of `npm test` (a few seconds, no workerd).
  *
- * Run: `cd /work/main && npx node dev/check-standins.ts`
+ * Run: `npx node dev/check-standins.ts`
  */
 import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, InvokeModelCommand, type ConverseStreamCommandInput } from "@aws-sdk/client-bedrock-runtime";
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
@@ -12,6 +13,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { inflateSync } from "node:zlib";
 import * as bedrockStandin from "./bedrock-standin.ts";
+import { checkAnthropic } from "./check-anthropic.ts";
 import * as telegramStandin from "./telegram-standin.ts";
 
 const OPUS = "global.anthropic.claude-opus-4-6-v1";
@@ -149,6 +151,8 @@ await check("bedrock: bench mode stamps pieces with their write time", async () 
   assert(stamps.length === 5 && stamps.every((t, i) => i === 0 || t > stamps[i - 1]!), `text ${r.text}`);
   assert(Math.abs(performance.timeOrigin + performance.now() - stamps[4]!) < 5_000, "stamp is not a wall-clock time");
 });
+
+await checkAnthropic(bedrock.url, check);
 
 let png: Uint8Array | undefined;
 await check("bedrock: InvokeModel (Nova Canvas) returns a decodable PNG", async () => {

@@ -38,3 +38,25 @@ export function scenario(): { key: string; tag: string } {
   const key = `t${crypto.randomUUID().slice(0, 12)}`;
   return { key, tag: `[[scenario:${key}]]` };
 }
+
+/** A recorded Claude InvokeModel / InvokeModelWithResponseStream call: the native Messages body as sent. */
+export interface RecordedClaudeRequest {
+  status?: number;
+  outcome?: string;
+  modelId: string;
+  operation: "invoke" | "invoke-with-response-stream";
+  auth: string;
+  body: {
+    anthropic_version: string;
+    max_tokens: number;
+    system?: string | { type: string; text: string; cache_control?: { type: string; ttl?: string } }[];
+    messages: { role: string; content: string | Record<string, unknown>[] }[];
+    tools?: Record<string, unknown>[];
+  } & Record<string, unknown>;
+}
+
+/** The Claude-native calls recorded for a key (the model gateway's path), oldest first. */
+export async function claudeRequests(key: string): Promise<RecordedClaudeRequest[]> {
+  const all = (await requests(key)) as unknown as { operation: string }[];
+  return all.filter((r) => r.operation === "invoke" || r.operation === "invoke-with-response-stream") as RecordedClaudeRequest[];
+}
