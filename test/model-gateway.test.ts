@@ -103,16 +103,22 @@ describe("the model gateway", () => {
     expect(second.usage.cache_read_input_tokens).toBeGreaterThan(0);
   });
 
-  it("passes unknown fields through for Bedrock to judge, and the anthropic-beta header as anthropic_beta", async () => {
+  it("passes fields it does not know through for Bedrock to judge, and the anthropic-beta header as anthropic_beta", async () => {
     const { token } = await containerUser();
     const { key, tag } = scenario();
-    const response = await call(token, { max_tokens: 64, top_k: 5, metadata: { user_id: "u1" }, system: tag, messages: messages("hi") }, { "anthropic-beta": "context-1m-2025-08-07" });
+    const response = await call(token, { max_tokens: 64, top_k: 5, stop_sequences: ["\n\nHuman:"], system: tag, messages: messages("hi") }, { "anthropic-beta": "context-1m-2025-08-07" });
     expect(response.status).toBe(200);
     const [sent] = await requests(key);
-    expect(sent!.body).toMatchObject({ top_k: 5, metadata: { user_id: "u1" }, anthropic_beta: ["context-1m-2025-08-07"] });
+    expect(sent!.body).toMatchObject({ top_k: 5, stop_sequences: ["\n\nHuman:"], anthropic_beta: ["context-1m-2025-08-07"] });
+    // A field Bedrock does not accept reaches it too, and its refusal comes back in Anthropic's shape.
+    const refused = await call(token, { max_tokens: 64, not_a_field: true, system: tag, messages: messages("hi") });
+    expect(refused.status).toBe(400);
+    const body = (await refused.json()) as { type: string; error: { type: string; message: string } };
+    expect(body).toMatchObject({ type: "error", error: { type: "invalid_request_error" } });
+    expect(body.error.message).toContain("not_a_field");
   });
 
-  it("answers malformed bodies with Anthropic's error shape and calls nothing", async () => {
+  it("answers malformed bodies with Anthropic's error shape", async () => {
     const { token } = await containerUser();
     const cases: [Response, number][] = [
       [await call(token, "{not json"), 400],

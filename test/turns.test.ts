@@ -51,6 +51,15 @@ function lastUserTexts(body: { messages?: { role: string; content: Record<string
   return last.content.filter((b) => typeof b.text === "string").map((b) => b.text as string);
 }
 
+/**
+ * The rate limiter counts in fixed windows aligned to the clock's minutes (miniflare, like the
+ * platform): a test that must see the limit within one window starts early in one.
+ */
+async function earlyInRateWindow(): Promise<void> {
+  const into = Date.now() % 60_000;
+  if (into > 30_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - into + 200));
+}
+
 const isEnd = (id: string) => (f: Frame) => (f.type === "done" || f.type === "error") && f.id === id;
 
 describe("a failed reply never breaks the conversation", () => {
@@ -251,6 +260,7 @@ describe("budgets that hold", () => {
 describe("one rate limit for every channel", () => {
   it("answers a WebSocket chat frame over the per-user limit with an error frame rate_limited", async () => {
     const user = await newUser();
+    await earlyInRateWindow();
     // Four tabs, so each socket's own frame bucket (20 at once) stays out of the way.
     const sockets = await Promise.all(Array.from({ length: 4 }, async () => (await connect(user)).socket!));
     const { key, tag } = scenario();
@@ -266,7 +276,7 @@ describe("one rate limit for every channel", () => {
     expect(http.status).toBe(429);
     expect(errorCode(http.body)).toBe("rate_limited");
     for (const socket of sockets) socket.close();
-  }, 30_000);
+  }, 75_000);
 });
 
 describe("Telegram, one turn at a time", () => {
@@ -292,6 +302,7 @@ describe("Telegram, one turn at a time", () => {
     const token = botToken();
     const chatId = 52_000 + Math.floor(Math.random() * 1_000);
     await connectBot(user, token, chatId);
+    await earlyInRateWindow();
     // Spend the user's minute on the web (one reply, many counted frames), then write on Telegram.
     const sockets = await Promise.all(Array.from({ length: 4 }, async () => (await connect(user)).socket!));
     for (const socket of sockets) for (let i = 0; i < 17; i++) socket.send({ type: "chat", id: "fill", text: "fill the minute" });
@@ -303,5 +314,5 @@ describe("Telegram, one turn at a time", () => {
     expect(after.slice(1)).toEqual([RATE_LIMITED]);
     expect(texts[1]).toBe(RATE_LIMITED);
     for (const socket of sockets) socket.close();
-  });
+  }, 75_000);
 });
