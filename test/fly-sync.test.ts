@@ -173,7 +173,9 @@ describe("through the Worker's routes", () => {
     expect((await put(token!)).status).toBe(200);
     const sync = await apiJson<{ changed: string[]; machinesUpdated: number }>("/api/fly/sync", { method: "POST", headers: user.auth });
     // The container has the file already: its secret changes for later boots, without a reboot now.
-    expect(sync.body).toEqual({ changed: ["SOUL.md"], machinesUpdated: 0 });
+    // The write-back's own debounced sync job may have pushed it before this explicit sync did.
+    expect(sync.body.machinesUpdated).toBe(0);
+    expect(sync.body.changed.filter((name) => name !== "SOUL.md")).toEqual([]);
     expect(decodeB64((await inspectApp(user.app))!.secrets.SOUL_MD_B64)).toBe("From the agent 🧠");
 
     const deleted = await apiJson<{ state: string }>("/api/fly/app", { method: "DELETE", headers: user.auth });
