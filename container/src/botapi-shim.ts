@@ -1,9 +1,12 @@
 /**
  * A tiny Telegram Bot API proxy on loopback, set as OpenClaw's `channels.telegram.apiRoot`. The
- * Worker owns the bot: its webhook, its commands menu, its profile. OpenClaw calls `setWebhook` and
- * `setMyCommands` when it starts; here those calls are answered `ok` without reaching Telegram, and
- * `getUpdates` (polling) is refused, so the webhook always stays on the Worker. Everything else
- * (`getMe`, `sendMessage`, `sendChatAction`, file downloads, ...) is forwarded to the real API root.
+ * Worker owns the bot: its token, its webhook, its commands menu, its profile. OpenClaw calls
+ * `setWebhook` and `setMyCommands` when it starts; here those calls are answered `ok` without
+ * reaching Telegram, and `getUpdates` (polling) is refused, so the webhook always stays on the
+ * Worker. Everything else (`getMe`, `sendMessage`, `sendChatAction`, ...) goes to the Worker's Bot
+ * API route (`$SOULPRINT_CALLBACK_URL/api/container/telegram/<method>`) with the gateway token: the
+ * Worker makes the call with the user's bot, checks the chat, and stores what is sent in history.
+ * The token in OpenClaw's URL is a placeholder and goes nowhere.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -31,8 +34,10 @@ export interface BotApiShim {
 }
 
 export interface BotApiShimOptions {
-  /** The real Bot API root (TELEGRAM_API_ROOT; default https://api.telegram.org). */
-  upstream: string;
+  /** The Worker's public origin (SOULPRINT_CALLBACK_URL). */
+  worker: string;
+  /** The container's one credential, sent to the Worker with every call. */
+  gatewayToken: string;
   port?: number;
   host?: string;
   log?: (line: string) => void;
@@ -53,7 +58,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startBotApiShim(options: BotApiShimOptions): Promise<BotApiShim> {
-  const upstream = options.upstream.replace(/\/+$/, "");
+  const upstream = `${options.worker.replace(/\/+$/, "")}/api/container/telegram`;
   const log = options.log ?? (() => {});
   const calls: ShimCall[] = [];
   /** What OpenClaw believes it registered, so getWebhookInfo agrees with it. */
@@ -87,14 +92,20 @@ export async function startBotApiShim(options: BotApiShimOptions): Promise<BotAp
       return json(res, 200, { ok: true, result: { url: advertised.url, has_custom_certificate: false, pending_update_count: 0, max_connections: 40 } });
     }
 
+    if (!match) {
+      // File downloads (`/file/bot<token>/<path>`) would need the bot's token: the Worker keeps it.
+      record(url.pathname.split("/")[1] ?? "request", "refused", 404);
+      return json(res, 404, { ok: false, error_code: 404, description: "Not Found: this container reaches Telegram only through the Worker's Bot API route" });
+    }
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || k === "authorization") continue;
       headers.set(k, Array.isArray(v) ? v.join(", ") : v);
     }
+    headers.set("authorization", `Bearer ${options.gatewayToken}`);
     let upstreamRes: Response;
     try {
-      upstreamRes = await fetch(`${upstream}${url.pathname}${url.search}`, {
+      upstreamRes = await fetch(`${upstream}/${match[1]}${url.search}`, {
         method: req.method,
         headers,
         body: req.method === "GET" || req.method === "HEAD" ? undefined : body,

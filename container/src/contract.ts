@@ -4,17 +4,20 @@
  * takes an env object, so tests can build one.
  */
 
+/** Telegram through the Worker: the container never holds the bot's token, only the webhook secret. */
 export interface TelegramContract {
-  botToken: string;
   webhookSecret: string;
+  /** The Worker's origin: its Bot API route makes every call with the user's bot. */
+  workerUrl: string;
 }
 
 /**
- * The model the agent talks to. Bedrock is what the Worker provisions; an OpenAI-compatible endpoint
- * (`SOULPRINT_MODEL_BASE_URL`) is for tests and for operators who put a proxy in front of Bedrock.
+ * The model the agent talks to: the Worker's model gateway (the Anthropic Messages API at
+ * `$SOULPRINT_CALLBACK_URL/api/container/model`, authenticated with GATEWAY_TOKEN), which is what
+ * the Worker provisions. An OpenAI-compatible endpoint (`SOULPRINT_MODEL_BASE_URL`) is for tests.
  */
 export type ModelContract =
-  | { kind: "bedrock"; region: string; modelId: string }
+  | { kind: "gateway"; baseUrl: string; modelId: string }
   | { kind: "openai-compatible"; baseUrl: string; modelId: string; apiKeyEnv: string | null };
 
 export interface Contract {
@@ -56,25 +59,26 @@ export function readContract(env: Env): Contract {
   const gatewayToken = value(env, "GATEWAY_TOKEN");
   if (!gatewayToken) throw new ContractError("GATEWAY_TOKEN is required: every call to /v1/* must carry it");
 
+  const callbackUrl = value(env, "SOULPRINT_CALLBACK_URL")?.replace(/\/+$/, "") ?? null;
   const baseUrl = value(env, "SOULPRINT_MODEL_BASE_URL");
   let model: ModelContract;
   if (baseUrl) {
     model = {
       kind: "openai-compatible",
       baseUrl: baseUrl.replace(/\/+$/, ""),
-      modelId: value(env, "SOULPRINT_MODEL_ID") ?? value(env, "BEDROCK_MODEL_ID") ?? "default",
+      modelId: value(env, "SOULPRINT_MODEL_ID") ?? "default",
       apiKeyEnv: value(env, "SOULPRINT_MODEL_API_KEY") ? "SOULPRINT_MODEL_API_KEY" : null,
     };
   } else {
-    const modelId = value(env, "BEDROCK_MODEL_ID");
-    if (!modelId) throw new ContractError("BEDROCK_MODEL_ID is required (or SOULPRINT_MODEL_BASE_URL for an OpenAI-compatible endpoint)");
-    model = { kind: "bedrock", region: value(env, "AWS_REGION") ?? value(env, "AWS_DEFAULT_REGION") ?? "us-east-1", modelId };
+    if (!callbackUrl) throw new ContractError("SOULPRINT_CALLBACK_URL is required: the model is reached through the Worker's model gateway");
+    // SOULPRINT_MODEL is a label: the Worker decides which Bedrock model answers.
+    model = { kind: "gateway", baseUrl: `${callbackUrl}/api/container/model`, modelId: value(env, "SOULPRINT_MODEL") ?? "claude-opus-4-6" };
   }
 
-  const botToken = value(env, "TELEGRAM_BOT_TOKEN");
   const webhookSecret = value(env, "TELEGRAM_WEBHOOK_SECRET");
-  // A bot without a webhook secret cannot be served in webhook mode, and polling is never allowed.
-  const telegram = botToken && webhookSecret ? { botToken, webhookSecret } : null;
+  // Telegram needs the webhook secret (the Worker forwards updates with it) and the Worker's Bot API
+  // route (the container answers through it); polling is never allowed.
+  const telegram = webhookSecret && callbackUrl ? { webhookSecret, workerUrl: callbackUrl } : null;
 
   const flyApp = value(env, "FLY_APP_NAME");
   const publicUrl = (value(env, "SOULPRINT_PUBLIC_URL") ?? (flyApp ? `https://${flyApp}.fly.dev` : "https://localhost")).replace(/\/+$/, "");
@@ -85,7 +89,7 @@ export function readContract(env: Env): Contract {
     workspaceMountDir: value(env, "CONTAINER_WORKSPACE_DIR") ?? "/workspace",
     gatewayToken,
     userId: value(env, "SOULPRINT_USER_ID") ?? null,
-    callbackUrl: value(env, "SOULPRINT_CALLBACK_URL")?.replace(/\/+$/, "") ?? null,
+    callbackUrl,
     model,
     telegram,
     publicUrl,

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(configPath), { recursive: true });
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   chmodSync(configPath, 0o600);
-  log(`config ${configPath}: model ${contract.model.kind === "bedrock" ? `amazon-bedrock/${contract.model.modelId} (${contract.model.region})` : `${contract.model.baseUrl} ${contract.model.modelId}`}, telegram ${contract.telegram ? "webhook" : "off"}`);
+  log(`config ${configPath}: model ${contract.model.kind} ${contract.model.baseUrl} ${contract.model.modelId}, telegram ${contract.telegram ? "webhook" : "off"}`);
 
   // 3. Write-back, before OpenClaw starts, so nothing it writes is missed.
   let writeBack: WriteBack | null = null;
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   // 4. The Bot API shim (the Worker owns the bot's webhook) and the public front server.
   let shim: BotApiShim | null = null;
   if (contract.telegram) {
-    shim = await startBotApiShim({ upstream: env.TELEGRAM_API_ROOT ?? "https://api.telegram.org", port: ports.botApi, log });
+    shim = await startBotApiShim({ worker: contract.telegram.workerUrl, gatewayToken: contract.gatewayToken, port: ports.botApi, log });
   }
   const front: FrontServer = await startFront({
     port: contract.port,

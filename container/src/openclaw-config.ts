@@ -1,8 +1,9 @@
 /**
  * The contract turned into OpenClaw's `openclaw.json` (openclaw 2026.9.6; every key checked against
- * `openclaw config schema` and the package docs). Pure, so the Bedrock variant, which cannot run
- * offline, is covered by a unit test. Secrets stay out of the file: they are SecretRefs to the env
- * (`{source: "env", provider: "default", id}`), resolved by OpenClaw at start.
+ * `openclaw config schema` and the package docs). Pure, so it is covered by unit tests. Secrets stay
+ * out of the file: they are SecretRefs to the env (`{source: "env", provider: "default", id}`),
+ * resolved by OpenClaw at start. The one secret the container holds is GATEWAY_TOKEN: the model and
+ * Telegram are both reached through the Worker with it.
  */
 import type { Contract, InternalPorts } from "./contract.ts";
 
@@ -16,9 +17,14 @@ export interface ConfigPaths {
 /** Where OpenClaw's Telegram listener serves the webhook (also the public path of the front server). */
 export const TELEGRAM_WEBHOOK_PATH = "/telegram-webhook";
 
-/** The provider id the agent's model lives under. */
-export const BEDROCK_PROVIDER = "amazon-bedrock";
+/** The provider ids the agent's model lives under. */
+export const GATEWAY_PROVIDER = "soulprint-gateway";
 export const OPENAI_COMPAT_PROVIDER = "soulprint";
+/**
+ * OpenClaw's Telegram channel wants a bot token; the real one stays in the Worker. The Bot API shim
+ * ignores this placeholder and makes every call through the Worker with the gateway token.
+ */
+export const PLACEHOLDER_BOT_TOKEN = "0:the-worker-holds-this-bots-token";
 
 const envRef = (id: string) => ({ source: "env", provider: "default", id });
 
@@ -31,7 +37,7 @@ export interface ModelLimits {
 export const DEFAULT_LIMITS: ModelLimits = { contextWindow: 200_000, maxTokens: 8_192 };
 
 export function modelRef(contract: Contract): string {
-  return contract.model.kind === "bedrock" ? `${BEDROCK_PROVIDER}/${contract.model.modelId}` : `${OPENAI_COMPAT_PROVIDER}/${contract.model.modelId}`;
+  return contract.model.kind === "gateway" ? `${GATEWAY_PROVIDER}/${contract.model.modelId}` : `${OPENAI_COMPAT_PROVIDER}/${contract.model.modelId}`;
 }
 
 function providers(contract: Contract, limits: ModelLimits): Record<string, unknown> {
@@ -40,20 +46,21 @@ function providers(contract: Contract, limits: ModelLimits): Record<string, unkn
     id: model.modelId,
     name: model.modelId,
     reasoning: false,
-    input: ["text"],
+    input: model.kind === "gateway" ? ["text", "image"] : ["text"],
     cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
     contextWindow: limits.contextWindow,
     maxTokens: limits.maxTokens,
   };
-  if (model.kind === "bedrock") {
+  if (model.kind === "gateway") {
     return {
-      [BEDROCK_PROVIDER]: {
-        // docs/providers/bedrock.md: Converse streaming, AWS SDK default credential chain (the
-        // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_BEARER_TOKEN_BEDROCK env the Worker sets).
-        baseUrl: `https://bedrock-runtime.${model.region}.amazonaws.com`,
-        api: "bedrock-converse-stream",
-        auth: "aws-sdk",
-        region: model.region,
+      [GATEWAY_PROVIDER]: {
+        // The Worker's model gateway speaks Anthropic's Messages API (the client appends /v1/messages)
+        // and answers with Bedrock, budgeted and recorded for this user; its key is the gateway token.
+        baseUrl: model.baseUrl,
+        api: "anthropic-messages",
+        apiKey: envRef("GATEWAY_TOKEN"),
+        // In local dev and tests the Worker is on loopback.
+        request: { allowPrivateNetwork: true },
         models: [entry],
       },
     };
@@ -104,22 +111,11 @@ export function buildOpenClawConfig(contract: Contract, ports: InternalPorts, pa
     logging: { file: paths.logFile },
   };
 
-  if (contract.model.kind === "bedrock") {
-    // The provider is the `@openclaw/amazon-bedrock-provider` plugin, installed in the image at build
-    // time. The model is declared explicitly, so its discovery (ListFoundationModels at start-up,
-    // an extra IAM permission and a network round trip) is off.
-    config.plugins = {
-      entries: {
-        [BEDROCK_PROVIDER]: { enabled: true, config: { discovery: { enabled: false } } },
-      },
-    };
-  }
-
   if (contract.telegram) {
     config.channels = {
       telegram: {
         enabled: true,
-        botToken: envRef("TELEGRAM_BOT_TOKEN"),
+        botToken: PLACEHOLDER_BOT_TOKEN,
         // Webhook mode (a webhookUrl + webhookSecret), never long polling. The URL is what OpenClaw
         // would register; the Bot API shim swallows that call: the Worker owns the webhook.
         webhookUrl: `${contract.publicUrl}${TELEGRAM_WEBHOOK_PATH}`,

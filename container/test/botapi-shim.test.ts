@@ -1,20 +1,46 @@
 /**
- * The Bot API shim against the Telegram stand-in (dev/telegram-standin.ts): calls that would take
- * the bot away from the Worker never reach Telegram; the rest go through unchanged.
+ * The Bot API shim against the Telegram stand-in (dev/telegram-standin.ts), through a small stand-in
+ * of the Worker's Bot API route: calls that would take the bot away from the Worker never leave the
+ * container; the rest reach the Worker with the gateway token (never a bot token), and the Worker
+ * makes them with the bot it holds.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { start as startTelegram } from "../../dev/telegram-standin.ts";
 import { startBotApiShim } from "../src/botapi-shim.ts";
+import { PLACEHOLDER_BOT_TOKEN } from "../src/openclaw-config.ts";
 
 const TOKEN = "777001:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const GATEWAY_TOKEN = "gw1.user-1.1.test-gateway-token";
 const WORKER_WEBHOOK = "https://worker.example/telegram/webhook/user-1";
 
-test("setWebhook/deleteWebhook/setMyCommands/getUpdates stay local; sendMessage and getMe reach the API", async () => {
+/** The Worker's `POST /api/container/telegram/:method`: checks the gateway token, calls with its bot. */
+async function startWorkerRoute(telegramUrl: string): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const seen: string[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    seen.push(`${req.headers.authorization} ${req.url}`);
+    const method = /^\/api\/container\/telegram\/([A-Za-z]+)$/.exec(req.url ?? "")?.[1];
+    if (req.headers.authorization !== `Bearer ${GATEWAY_TOKEN}` || !method) {
+      res.writeHead(401, { "content-type": "application/json" }).end('{"ok":false,"error_code":401,"description":"Unauthorized"}');
+      return;
+    }
+    const upstream = await fetch(`${telegramUrl}/bot${TOKEN}/${method}`, { method: "POST", headers: { "content-type": String(req.headers["content-type"] ?? "application/json") }, body: Buffer.concat(chunks) });
+    res.writeHead(upstream.status, { "content-type": "application/json" }).end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test("setWebhook/deleteWebhook/setMyCommands/getUpdates stay local; sendMessage and getMe go through the Worker", async () => {
   const telegram = await startTelegram({ port: 0 });
-  const shim = await startBotApiShim({ upstream: telegram.url });
+  const worker = await startWorkerRoute(telegram.url);
+  const shim = await startBotApiShim({ worker: worker.url, gatewayToken: GATEWAY_TOKEN });
   const api = (method: string, params: Record<string, unknown> = {}) =>
-    fetch(`${shim.url}/bot${TOKEN}/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(params) });
+    fetch(`${shim.url}/bot${PLACEHOLDER_BOT_TOKEN}/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(params) });
   try {
     // The Worker registered its webhook directly with Telegram.
     const set = await fetch(`${telegram.url}/bot${TOKEN}/setWebhook`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: WORKER_WEBHOOK, secret_token: "s" }) });
@@ -49,14 +75,20 @@ test("setWebhook/deleteWebhook/setMyCommands/getUpdates stay local; sendMessage 
     const bots = (await (await fetch(`${telegram.url}/__control/bots?token=${encodeURIComponent(TOKEN)}`)).json()) as { bots: { webhook: { url: string } }[] };
     assert.equal(bots.bots[0]!.webhook.url, WORKER_WEBHOOK);
     assert.deepEqual(shim.calls.filter((c) => c.handled !== "forwarded").map((c) => c.method), ["setWebhook", "deleteWebhook", "setMyCommands", "deleteMyCommands", "logOut", "close", "getWebhookInfo", "getUpdates"]);
+    // Every call reached the Worker with the gateway token; the placeholder bot token went nowhere.
+    assert.ok(worker.seen.every((line) => line.startsWith(`Bearer ${GATEWAY_TOKEN} /api/container/telegram/`)), worker.seen.join("\n"));
+    assert.ok(!worker.seen.some((line) => line.includes(PLACEHOLDER_BOT_TOKEN)));
+    const file = await fetch(`${shim.url}/file/bot${PLACEHOLDER_BOT_TOKEN}/photos/1.jpg`);
+    assert.equal(file.status, 404, "file downloads would need the bot's token, which the container does not hold");
   } finally {
     await shim.close();
+    await worker.close();
     await telegram.close();
   }
 });
 
-test("an unreachable Bot API answers 502 in the Bot API's envelope", async () => {
-  const shim = await startBotApiShim({ upstream: "http://127.0.0.1:1" });
+test("an unreachable Worker answers 502 in the Bot API's envelope", async () => {
+  const shim = await startBotApiShim({ worker: "http://127.0.0.1:1", gatewayToken: GATEWAY_TOKEN });
   try {
     const answer = await fetch(`${shim.url}/bot${TOKEN}/sendMessage`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.equal(answer.status, 502);
