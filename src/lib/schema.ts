@@ -13,6 +13,7 @@ import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
 import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
+import { CONTAINER_TELEGRAM_SCHEMA } from "./telegram/container-history.ts";
 
 export interface Migration {
   version: number;
@@ -26,6 +27,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 4, statements: TELEGRAM_SCHEMA },
   // Gateway tokens became HMACs over the user id and this epoch (issue 16).
   { version: 5, statements: ["ALTER TABLE fly_app ADD COLUMN gateway_epoch INTEGER NOT NULL DEFAULT 0"] },
+  // The container's Telegram messages in history (issue 13).
+  { version: 6, statements: CONTAINER_TELEGRAM_SCHEMA },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */
