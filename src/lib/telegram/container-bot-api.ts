@@ -155,13 +155,15 @@ export async function callBotApi(apiRoot: string, token: string, call: ParsedBot
   if (call.body.kind === "json") Object.assign(init, { body: call.body.text, headers: { "content-type": "application/json" } });
   else if (call.body.kind === "form") init.body = call.body.form;
   let response: Response;
+  let text: string;
   try {
     response = await fetcher(`${apiRoot.replace(/\/+$/, "")}/bot${token}/${call.method}`, init);
+    text = await response.text();
   } catch (error) {
+    // A fresh error: the runtime's may name the URL, and the URL holds the token.
     const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
     throw new UnreachableError("telegram", "Telegram could not be reached.", timedOut);
   }
-  const text = await response.text();
   let body: unknown;
   try {
     body = JSON.parse(text);
