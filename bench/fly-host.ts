@@ -58,7 +58,7 @@ export function benchUser(userId: string, env: Record<string, string>, tuning: P
       userId: () => userId,
       tier: () => "paid",
       broadcast: (frame) => frames.push(frame),
-      telegramSecrets: async () => null,
+      telegramWebhookSecret: () => null,
       publicUrl: () => "http://127.0.0.1:8787",
     },
     { tuning },

@@ -41,7 +41,7 @@ describe("provisioning", () => {
 
     const token = await withFly(user, (fly) => fly.gatewayToken());
     expect(token).toMatch(new RegExp(`^gw1\\.${user.userId}\\.[0-9]+\\.[A-Za-z0-9_-]{43}$`));
-    expect(app!.secrets).toMatchObject({ GATEWAY_TOKEN: token, SOULPRINT_USER_ID: user.userId, SOULPRINT_CALLBACK_URL: "http://soulprint.test", AWS_REGION: "us-east-1" });
+    expect(app!.secrets).toMatchObject({ GATEWAY_TOKEN: token, SOULPRINT_USER_ID: user.userId, SOULPRINT_CALLBACK_URL: "http://soulprint.test", SOULPRINT_MODEL: expect.any(String) });
     expect(decodeB64(app!.secrets.SOUL_MD_B64)).toBe("# Soul\nI am the test soul.");
     expect(await withFly(user, (fly) => fly.acceptsGatewayToken(token!))).toBe(true);
     expect(await withFly(user, (fly) => fly.acceptsGatewayToken(`${token}x`))).toBe(false);

@@ -1,7 +1,12 @@
 /** Keeping a ready app in step with the workspace: sync, the debounced job, and reconcile. */
 import { describe, expect, it } from "vitest";
 import { api, apiJson, errorCode } from "./helpers.ts";
-import { callSeq, callsSince, control, decodeB64, driveUntil, flyUser, inspectApp, sleep, status, withFly, type FlyUser } from "./fly-helpers.ts";
+import { env } from "cloudflare:workers";
+import { callSeq, callsSince, control, decodeB64, driveUntil, FLY_URL, flyUser, inspectApp, sleep, status, withFly, type FlyUser } from "./fly-helpers.ts";
+import { botToken, claim } from "./telegram-helpers.ts";
+import { TEST_SECRETS } from "./test-secrets.ts";
+import { CONTAINER_SECRET_NAMES } from "../src/lib/fly/secrets.ts";
+import { FlyStore } from "../src/lib/fly/fly-store.ts";
 
 async function readyUser(): Promise<FlyUser> {
   const user = await flyUser();
@@ -189,5 +194,65 @@ describe("through the Worker's routes", () => {
     const res = await apiJson("/api/fly/provision", { method: "POST", headers: user.auth });
     expect(res.status).toBe(403);
     expect(errorCode(res.body)).toBe("paid_tier_required");
+  });
+});
+
+/** Every value the Worker holds as a secret: the test env's secrets and a claimed bot's token. */
+function workerSecretValues(botToken: string): string[] {
+  return [...Object.keys(TEST_SECRETS).map((name) => (env as unknown as Record<string, string | undefined>)[name] ?? ""), ...Object.values(TEST_SECRETS), botToken]
+    .filter((value) => value !== "");
+}
+
+/** A secret's value as the container sees it: as it is, and decoded for a mounted file. */
+function readable(name: string, value: string): string[] {
+  return /_MD_B64$/.test(name) ? [value, decodeB64(value)] : [value];
+}
+
+function expectNoWorkerSecret(secrets: Record<string, string>, botToken: string): void {
+  for (const name of Object.keys(secrets)) {
+    expect(name).not.toMatch(/^AWS_|^TELEGRAM_BOT_TOKEN$|^BEDROCK_/);
+    if (!/_MD_B64$/.test(name)) expect(CONTAINER_SECRET_NAMES as readonly string[]).toContain(name);
+  }
+  for (const [name, value] of Object.entries(secrets)) {
+    for (const shown of readable(name, value)) {
+      for (const secret of workerSecretValues(botToken)) expect(shown.includes(secret), `${name} carries a Worker secret`).toBe(false);
+    }
+  }
+}
+
+describe("no Worker secret in an app (issue 13)", () => {
+  it("provisions an app whose secrets hold no Worker secret, a claimed bot's token included", async () => {
+    const user = await flyUser();
+    const token = botToken();
+    expect((await claim(user, { botToken: token })).status).toBe(200);
+    await withFly(user, (fly) => fly.provision());
+    await driveUntil(user, (s) => s.state === "ready" && !s.workspace.pendingSync);
+    const app = (await inspectApp(user.app))!;
+    expect(Object.keys(app.secrets)).toEqual(expect.arrayContaining(["GATEWAY_TOKEN", "SOULPRINT_USER_ID", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL", "TELEGRAM_WEBHOOK_SECRET", "SOUL_MD_B64"]));
+    expectNoWorkerSecret(app.secrets, token);
+    expect(app.machines[0]!.minSecretsVersion).toBe(app.secretsVersion);
+  });
+
+  it("takes AWS_* and TELEGRAM_BOT_TOKEN from an app provisioned before, at the next reconcile, and reboots its machine without them", async () => {
+    const user = await flyUser();
+    const token = botToken();
+    expect((await claim(user, { botToken: token })).status).toBe(200);
+    await withFly(user, (fly) => fly.provision());
+    await driveUntil(user, (s) => s.state === "ready" && !s.workspace.pendingSync);
+    // What apps got before: the operator's AWS credentials and the bot's token. This object
+    // remembers sending some of them (an object from before), not all (a store that lost track).
+    const old = { AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY, AWS_REGION: "us-east-1", BEDROCK_MODEL_ID: "global.anthropic.claude-opus-4-6-v1", TELEGRAM_BOT_TOKEN: token };
+    const seeded = await fetch(`${FLY_URL}/v1/apps/${user.app}/secrets`, { method: "POST", headers: { authorization: `Bearer ${env.FLY_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ values: old }) });
+    expect(seeded.status).toBe(200);
+    await withFly(user, (_fly, actor) => new FlyStore(actor.sql).recordSent({ AWS_ACCESS_KEY_ID: "old", TELEGRAM_BOT_TOKEN: "old" }, []));
+    expect(Object.keys((await inspectApp(user.app))!.secrets)).toEqual(expect.arrayContaining(Object.keys(old)));
+
+    expect(await withFly(user, (fly) => fly.reconcile())).toEqual(expect.arrayContaining(["secrets", "machine:agent-1:secrets"]));
+    const app = (await inspectApp(user.app))!;
+    for (const name of Object.keys(old)) expect(app.secrets[name], name).toBeUndefined();
+    expectNoWorkerSecret(app.secrets, token);
+    expect(app.secrets.TELEGRAM_WEBHOOK_SECRET).toBeDefined();
+    expect(app.machines[0]!.minSecretsVersion).toBe(app.secretsVersion);
+    expect(await withFly(user, (fly) => fly.reconcile())).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { FlyApiError, FlyClient, FlyUnreachableError, authorizationHeader, parseRetryAfter, retryDelay } from "../src/lib/fly/fly-client.ts";
 import { buildMachineConfig, configDrift, effectiveAutostop, machineNames } from "../src/lib/fly/machine-config.ts";
-import { carriedFiles, changedFileNames, desiredSecrets, diffSecrets, fileSecretName, fileSecretValue, isContainerEcho, secretsPayload } from "../src/lib/fly/secrets.ts";
+import { carriedFiles, changedFileNames, CONTAINER_SECRET_NAMES, desiredSecrets, diffSecrets, fileSecretName, fileSecretValue, isContainerEcho, secretsPayload } from "../src/lib/fly/secrets.ts";
 import { missingIps, nextStep } from "../src/lib/fly/provisioner.ts";
 import { FLY_PRICES, monthlyCost } from "../src/lib/fly/fly-prices.ts";
 import { callSeq, callsSince, control, decodeB64, FLY_URL } from "./fly-helpers.ts";
@@ -60,12 +60,12 @@ describe("secrets", () => {
     expect(decodeB64(fileSecretValue(text))).toBe(text);
   });
 
-  it("wants the contract's secrets, Telegram only when claimed, and no empty files", () => {
-    const input = { userId: "u1", callbackUrl: "https://w", gatewayToken: "gt", awsRegion: "us-east-1", bedrockModelId: "m", awsAccessKeyId: "A", awsSecretAccessKey: "S", telegram: null, files: [{ name: "SOUL.md", content: "hi" }, { name: "MEMORY.md", content: "" }] };
-    expect(Object.keys(desiredSecrets(input)).sort()).toEqual(["AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_SECRET_ACCESS_KEY", "BEDROCK_MODEL_ID", "GATEWAY_TOKEN", "SOULPRINT_CALLBACK_URL", "SOULPRINT_USER_ID", "SOUL_MD_B64"]);
-    const withBot = desiredSecrets({ ...input, telegram: { botToken: "1:AA", webhookSecret: "s" } });
-    expect(withBot.TELEGRAM_BOT_TOKEN).toBe("1:AA");
+  it("wants the contract's secrets and nothing of the Worker's: the webhook secret only when claimed, no bot token, no AWS, no empty files", () => {
+    const input = { userId: "u1", callbackUrl: "https://w", gatewayToken: "gt", model: "m", telegramWebhookSecret: null, files: [{ name: "SOUL.md", content: "hi" }, { name: "MEMORY.md", content: "" }] };
+    expect(Object.keys(desiredSecrets(input)).sort()).toEqual(["GATEWAY_TOKEN", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL", "SOULPRINT_USER_ID", "SOUL_MD_B64"]);
+    const withBot = desiredSecrets({ ...input, telegramWebhookSecret: "s" });
     expect(withBot.TELEGRAM_WEBHOOK_SECRET).toBe("s");
+    expect(Object.keys(withBot).filter((name) => !/_MD_B64$/.test(name)).sort()).toEqual([...CONTAINER_SECRET_NAMES].sort());
     expect(carriedFiles(input.files).map((f) => f.name)).toEqual(["SOUL.md"]);
   });
 

@@ -36,6 +36,7 @@ import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
 import { costUsd, recordUsage } from "../lib/usage.ts";
+import type { BotApiReply, ContainerBotCall } from "../lib/telegram/container-bot-api.ts";
 import { exportStoredData } from "../lib/account-export.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
@@ -126,7 +127,7 @@ export class UserActor extends DurableObject<Env> {
       userId: () => this.requireProfile().userId,
       tier: () => this.requireProfile().tier,
       broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
-      telegramSecrets: () => this.telegram.secrets(),
+      telegramWebhookSecret: () => this.telegram.secrets()?.webhookSecret ?? null,
       publicUrl: () => requirePublicUrl(this.env, "http://127.0.0.1:8787"),
     }, { fetch: this.meter.fetch("fly") });
     this.fly.defineJobs();
@@ -141,10 +142,11 @@ export class UserActor extends DurableObject<Env> {
       userId: () => this.requireProfile().userId,
       onClaimChanged: () => this.fly.onTelegramChanged(),
       fetch: this.meter.fetch("telegram"),
-      forwardToContainer: async (update) => {
-        const secrets = await this.telegram.secrets();
-        return secrets ? this.forwardTelegramToContainer(update, secrets.webhookSecret) : false;
+      forwardToContainer: async (update, beforeForward) => {
+        const secrets = this.telegram.secrets();
+        return secrets ? this.forwardTelegramToContainer(update, secrets.webhookSecret, beforeForward) : false;
       },
+      broadcast: (frame) => this.sockets.broadcast(frame),
     });
     this.telegram.defineJobs();
     defineDeletionJob(this.deletionHost());
@@ -324,6 +326,14 @@ export class UserActor extends DurableObject<Env> {
     return this.asContainer(grant, () => this.workspace.write(name, content, { source: "container" }));
   }
 
+  /** A Bot API call from the container, made with the user's bot (API.md, "Telegram through the Worker"). */
+  async containerTelegram(grant: GatewayGrant, call: ContainerBotCall): Promise<RpcResult<BotApiReply>> {
+    return this.asContainer(grant, async () => {
+      const { status, text } = await this.telegram.containerCall(call);
+      return { status, text };
+    });
+  }
+
   // ---- RPC: Telegram ---------------------------------------------------------------------------
 
   /** `origin`: this Worker's origin, for the webhook URL when PUBLIC_URL is not set. */
@@ -456,10 +466,14 @@ export class UserActor extends DurableObject<Env> {
     };
   }
 
-  /** Telegram for container-routed users: the container answers; false means "answer directly". */
-  async forwardTelegramToContainer(update: unknown, webhookSecret: string): Promise<boolean> {
+  /**
+   * Telegram for container-routed users: the container answers; false means "answer directly".
+   * `beforeForward` runs once the update is going to the container (it is stored in history then).
+   */
+  async forwardTelegramToContainer(update: unknown, webhookSecret: string, beforeForward?: () => void): Promise<boolean> {
     const appUrl = this.fly.appUrl();
     if (this.route() !== "container" || !appUrl) return false;
+    beforeForward?.();
     const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret }, update, this.containerTuning, this.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;

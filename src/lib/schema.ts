@@ -13,6 +13,7 @@ import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
 import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
+import { CONTAINER_TELEGRAM_SCHEMA } from "./telegram/container-history.ts";
 
 export interface Migration {
   version: number;
@@ -28,6 +29,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 5, statements: ["ALTER TABLE fly_app ADD COLUMN gateway_epoch INTEGER NOT NULL DEFAULT 0"] },
   // Usage per route, so the container's model calls show as `via: "container"` (issue 13).
   { version: 6, statements: [USAGE_BY_VIA_SCHEMA] },
+  // The container's Telegram messages in history (issue 13).
+  { version: 7, statements: CONTAINER_TELEGRAM_SCHEMA },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

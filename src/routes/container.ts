@@ -1,13 +1,14 @@
 import type { AppRouter } from "./types.ts";
-import { json, readJsonObject, readText } from "../lib/http.ts";
-import { HttpError, errorInfo, logSafe } from "../lib/errors.ts";
+import { json, readBytes, readJsonObject, readText } from "../lib/http.ts";
 import { MAX_GATEWAY_BODY_BYTES, type GatewayAnswer } from "../lib/container/model-gateway.ts";
 import { anthropicErrorResponse } from "../lib/container/anthropic-wire.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
+import { HttpError, errorInfo, logSafe } from "../lib/errors.ts";
 import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
 import { authenticateContainer } from "../lib/gateway-token.ts";
 import { pathParam } from "../lib/path.ts";
+import { allowedContainerMethod, assertSupportedBody, botApiErrorResponse, MAX_CONTAINER_BOT_BODY_BYTES } from "../lib/telegram/container-bot-api.ts";
 
 /** The user's container calling back: GATEWAY_TOKEN checked here, before any object wakes. */
 export function containerRoutes(router: AppRouter): void {
@@ -34,5 +35,25 @@ export function containerRoutes(router: AppRouter): void {
     validateFileName(name);
     const content = await readText(request, MAX_FILE_BYTES);
     return json(await unwrap(userActor(env, grant.userId).containerWrite(grant, name, content)));
+  });
+
+  /**
+   * The Bot API with the user's bot (container-bot-api.ts). Every answer, our refusals included, is
+   * in the Bot API's shape: the container's Telegram client reads it as it would read Telegram.
+   * The method and the body's type and size are checked before the object wakes.
+   */
+  router.post("/api/container/telegram/:method", async (request, env) => {
+    try {
+      const grant = await authenticateContainer(request, env);
+      const method = allowedContainerMethod(pathParam(request, "method"));
+      const contentType = request.headers.get("content-type") ?? "";
+      assertSupportedBody(contentType);
+      const body = await readBytes(request, MAX_CONTAINER_BOT_BODY_BYTES);
+      const answer = await unwrap(userActor(env, grant.userId).containerTelegram(grant, { method, contentType, body }));
+      return new Response(answer.text, { status: answer.status, headers: { "content-type": "application/json" } });
+    } catch (error) {
+      if (!(error instanceof HttpError)) console.error(JSON.stringify({ event: "container_telegram_failed", error: logSafe(error) }));
+      return botApiErrorResponse(error);
+    }
   });
 }

@@ -116,6 +116,18 @@ export class ChatHistory {
     );
   }
 
+  /**
+   * A finished reply the container sent on its own (Telegram through the Worker): created on its
+   * first part, its text replaced on each later part or edit; its place and time stay the first's.
+   */
+  saveContainerReply(fields: { id: string; replyTo: string | null; channel: Channel; text: string; at: number }): void {
+    this.sql.run(
+      `INSERT INTO messages (id, role, text, at, channel, conversation, reply_to, via, status) VALUES (?, 'assistant', ?, ?, ?, ?, ?, 'container', 'done')
+       ON CONFLICT(role, id) DO UPDATE SET text = excluded.text`,
+      fields.id, fields.text, fields.at, fields.channel, this.conversation(), fields.replyTo,
+    );
+  }
+
   findReplyTo(clientId: string): StoredReply | null {
     const row = this.sql.one<MessageRow & { input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number; image_count: number; cost_usd: number }>(
       "SELECT * FROM messages WHERE role = 'assistant' AND reply_to = ? ORDER BY seq DESC LIMIT 1",

@@ -27,8 +27,8 @@ export interface FlyHost {
   tier(): "free" | "paid";
   /** Pushes a frame to every open WebSocket of this user, e.g. { type: "fly", state, step, detail }. */
   broadcast(frame: object): void;
-  /** The claimed Telegram bot's token and webhook secret, or null when none is claimed. */
-  telegramSecrets(): Promise<{ botToken: string; webhookSecret: string } | null>;
+  /** The claimed Telegram bot's webhook secret, or null when none is claimed (the bot's token never leaves the object). */
+  telegramWebhookSecret(): string | null;
   /** This Worker's public origin, for SOULPRINT_CALLBACK_URL. */
   publicUrl(): string;
 }
@@ -107,17 +107,12 @@ export class FlyContext {
   async wantedSecrets(): Promise<WantedSecrets> {
     const gatewayToken = await this.gatewayToken();
     if (!gatewayToken) throw new Error("The Fly app has no gateway token yet.");
-    const env = this.host.env;
     const values = desiredSecrets({
       userId: this.host.userId(),
       callbackUrl: this.host.publicUrl(),
       gatewayToken,
-      awsRegion: this.config.awsRegion,
-      bedrockModelId: this.config.bedrockModelId,
-      awsAccessKeyId: env.AWS_ACCESS_KEY_ID,
-      awsSecretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-      awsBearerToken: env.AWS_BEARER_TOKEN_BEDROCK,
-      telegram: await this.host.telegramSecrets(),
+      model: this.config.bedrockModelId,
+      telegramWebhookSecret: this.host.telegramWebhookSecret(),
       files: this.host.workspace.snapshot(),
     });
     const digests: Record<string, string> = {};

@@ -26,14 +26,19 @@ export interface SecretInputs {
   userId: string;
   callbackUrl: string;
   gatewayToken: string;
-  awsRegion: string;
-  bedrockModelId: string;
-  awsAccessKeyId?: string;
-  awsSecretAccessKey?: string;
-  awsBearerToken?: string;
-  telegram: { botToken: string; webhookSecret: string } | null;
+  /** SOULPRINT_MODEL: a label for the container; the Worker decides the Bedrock model. */
+  model: string;
+  /** The claimed bot's webhook secret (never its token: the container's Bot API calls go through the Worker). */
+  telegramWebhookSecret: string | null;
   files: { name: string; content: string }[];
 }
+
+/**
+ * The only secrets an app holds (API.md, "The user's container"). No Worker secret is among them:
+ * no AWS credentials (the container's model calls go through the Worker's gateway) and no bot token
+ * (its Bot API calls too). A name not listed here is unset at the next sync or reconcile.
+ */
+export const CONTAINER_SECRET_NAMES = ["GATEWAY_TOKEN", "SOULPRINT_USER_ID", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL", "TELEGRAM_WEBHOOK_SECRET"] as const;
 
 /**
  * The files that become secrets and mounts. An empty file has no secret (Fly takes no empty value),
@@ -46,16 +51,11 @@ export function carriedFiles<T extends { name: string; content: string }>(files:
 /** Every secret the app should have, by name. Empty values are left out (Fly rejects them). */
 export function desiredSecrets(input: SecretInputs): Record<string, string> {
   const values: Record<string, string | undefined> = {
-    AWS_ACCESS_KEY_ID: input.awsAccessKeyId,
-    AWS_SECRET_ACCESS_KEY: input.awsSecretAccessKey,
-    AWS_BEARER_TOKEN_BEDROCK: input.awsBearerToken,
-    AWS_REGION: input.awsRegion,
-    BEDROCK_MODEL_ID: input.bedrockModelId,
     GATEWAY_TOKEN: input.gatewayToken,
     SOULPRINT_USER_ID: input.userId,
     SOULPRINT_CALLBACK_URL: input.callbackUrl,
-    TELEGRAM_BOT_TOKEN: input.telegram?.botToken,
-    TELEGRAM_WEBHOOK_SECRET: input.telegram?.webhookSecret,
+    SOULPRINT_MODEL: input.model,
+    TELEGRAM_WEBHOOK_SECRET: input.telegramWebhookSecret ?? undefined,
   };
   for (const file of carriedFiles(input.files)) values[fileSecretName(file.name)] = fileSecretValue(file.content);
   const out: Record<string, string> = {};

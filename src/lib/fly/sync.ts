@@ -13,7 +13,7 @@ import type { FlyContext } from "./fly-context.ts";
 import type { Machine } from "./fly-types.ts";
 import { configDrift, configKey, machineNames } from "./machine-config.ts";
 import { isLive, missingIps } from "./provisioner.ts";
-import { changedFileNames, diffSecrets, isContainerEcho, isEmptyDiff, isFileSecret } from "./secrets.ts";
+import { changedFileNames, diffSecrets, isContainerEcho, isEmptyDiff } from "./secrets.ts";
 
 export interface SyncResult {
   changed: string[];
@@ -76,10 +76,12 @@ export class Syncer {
     const present = new Set((await this.gone404(() => client.listSecrets(app))).map((s) => s.name));
     const wanted = await this.ctx.wantedSecrets();
     const sent = this.ctx.store.sentDigests();
-    // A secret missing on Fly is forgotten as sent, so the diff sends it again; a file secret we did
-    // not put there (or no longer want) is unset.
+    // A secret missing on Fly is forgotten as sent, so the diff sends it again. Any secret present but
+    // not wanted is unset: the app holds the contract's secrets and nothing else (a file no longer
+    // there, or a Worker secret such as AWS_* or TELEGRAM_BOT_TOKEN that apps provisioned before
+    // issue 13 were given, whether or not this object remembers sending it).
     for (const name of Object.keys(sent)) if (!present.has(name)) delete sent[name];
-    for (const name of present) if (isFileSecret(name) && !(name in wanted.values)) sent[name] ??= "unknown";
+    for (const name of present) if (!(name in wanted.values)) sent[name] ??= "unknown";
     const diff = diffSecrets(wanted.values, wanted.digests, sent);
     let version = this.ctx.store.read().secretsVersion;
     if (!isEmptyDiff(diff)) {

@@ -22,6 +22,7 @@ import { planReply, textPlan, type Plan, type PlanPart } from "./reply-plan.ts";
 import { isEntityParseError, markdownToTelegramHtml } from "./format.ts";
 import { ALREADY_CONNECTED, CONNECTED, HELP, NEW_CONVERSATION, PRIVATE, RATE_LIMITED, TEXT_ONLY } from "./messages.ts";
 import { enforceLimit } from "../rate-limit.ts";
+import type { ContainerTelegramHistory } from "./container-history.ts";
 
 export const INBOX_JOB = "telegram_inbox";
 /** Attempts at one update before it is given up (so one bad update cannot block the ones after it). */
@@ -40,7 +41,14 @@ export interface InboxHost {
   userId(): string;
   /** The claimed bot's token, unsealed. */
   token(bot: BotRecord): Promise<string>;
-  forwardToContainer?(update: unknown): Promise<boolean>;
+  /**
+   * The hybrid route: true when the update went to the user's container, which answers itself.
+   * `beforeForward` runs once the update is going there, before it is sent (the container may
+   * answer before the forward returns).
+   */
+  forwardToContainer?(update: unknown, beforeForward: () => void): Promise<boolean>;
+  /** Where a forwarded update is stored as the user's message. */
+  containerHistory?: ContainerTelegramHistory;
   fetch?: typeof fetch;
 }
 
@@ -135,7 +143,10 @@ export class TelegramInbox {
         return reply(textPlan(TEXT_ONLY));
       case "chat":
         if (!(await this.withinRateLimit())) return reply(this.shouldSayRateLimited() ? textPlan(RATE_LIMITED) : []);
-        if (await this.host.forwardToContainer?.(update)) return reply([]);
+        if (await this.host.forwardToContainer?.(update, () => this.host.containerHistory?.recordForwarded(row.updateId, decision.chatId, decision.text))) return reply([]);
+        // A forward that looked failed (it timed out) may still have reached the container, which
+        // answered: one reply per update, so the direct path stays silent then.
+        if (this.host.containerHistory?.answered(`tg-${row.updateId}`)) return reply([]);
         return reply(await this.answer(bot, decision, row.updateId));
     }
   }

@@ -22,6 +22,9 @@ import { INBOX_JOB, TelegramInbox } from "./inbox.ts";
 import { createApi, describeBotError, fetchBotInfo, toServiceError } from "./bot.ts";
 import { linkUrl, webhookUrl } from "./links.ts";
 import type { BotPoolStub } from "./pool.ts";
+import type { ChatFrame } from "../chat/frames.ts";
+import { ContainerTelegramHistory, type SentMessage } from "./container-history.ts";
+import { allowedContainerMethod, assertBoundChat, callBotApi, parseBotCall, type BotApiAnswer, type ContainerBotCall } from "./container-bot-api.ts";
 
 export { TELEGRAM_SCHEMA } from "./telegram-schema.ts";
 export { INBOX_JOB } from "./inbox.ts";
@@ -37,8 +40,13 @@ export interface TelegramHost {
   userId(): string;
   /** Called after a claim/release so a Fly app's Telegram secrets follow the claim. */
   onClaimChanged(): Promise<void>;
-  /** The hybrid route: when it returns true the update was forwarded to the user's container, which answers itself. */
-  forwardToContainer?(update: unknown): Promise<boolean>;
+  /**
+   * The hybrid route: when it returns true the update was forwarded to the user's container, which
+   * answers itself. It calls `beforeForward` once it is sending the update there.
+   */
+  forwardToContainer?(update: unknown, beforeForward: () => void): Promise<boolean>;
+  /** Pushes a frame to the user's open sockets (the container's Telegram conversation shows on the web). */
+  broadcast(frame: ChatFrame): void;
   /** The fetch Bot API calls use (the actor's counts them for its log lines). */
   fetch?: typeof fetch;
 }
@@ -49,6 +57,15 @@ export interface TelegramStatus {
   linkUrl?: string;
   ownerBound?: boolean;
   fromPool?: boolean;
+}
+
+/** Container calls whose answer is a message to store: sent ones become reply parts, edits rewrite their part. */
+const SENDS = new Set(["sendMessage", "sendPhoto", "sendDocument"]);
+const EDITS = new Set(["editMessageText", "editMessageCaption"]);
+
+function isSentMessage(value: unknown): value is SentMessage {
+  const v = value as { message_id?: unknown; chat?: { id?: unknown } } | null;
+  return typeof v === "object" && v !== null && typeof v.message_id === "number" && typeof v.chat?.id === "number";
 }
 
 /** Only message updates are asked for: the companion answers messages and nothing else. */
@@ -66,11 +83,13 @@ interface Candidate {
 
 export class TelegramService {
   readonly store: TelegramStore;
+  readonly containerHistory: ContainerTelegramHistory;
   private readonly inbox: TelegramInbox;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly host: TelegramHost) {
     this.store = new TelegramStore(host.sql);
+    this.containerHistory = new ContainerTelegramHistory(host.sql, host.history, (frame) => host.broadcast(frame));
     this.inbox = new TelegramInbox({
       env: host.env,
       config: host.config,
@@ -80,7 +99,8 @@ export class TelegramService {
       userId: () => host.userId(),
       token: (bot) => this.unseal(bot.tokenSealed),
       ...(host.fetch ? { fetch: host.fetch } : {}),
-      ...(host.forwardToContainer ? { forwardToContainer: (update: unknown) => host.forwardToContainer!(update) } : {}),
+      ...(host.forwardToContainer ? { forwardToContainer: (update: unknown, beforeForward: () => void) => host.forwardToContainer!(update, beforeForward) } : {}),
+      containerHistory: this.containerHistory,
     });
   }
 
@@ -168,11 +188,30 @@ export class TelegramService {
     return { claimed: true, botUsername: bot.username, linkUrl: linkUrl(bot.username, bot.linkCode), ownerBound: bot.ownerChatId !== null, fromPool: bot.fromPool };
   }
 
-  /** What a Fly app needs to answer Telegram itself (API.md container contract), or null without a bot. */
-  async secrets(): Promise<{ botToken: string; webhookSecret: string } | null> {
+  /**
+   * A Bot API call from the user's container (its gateway token checked by the caller), made with
+   * the claimed bot: 409 without one, 403 unless every chat it names is the bound chat. Telegram's
+   * answer comes back unchanged; what it sent or edited is stored in history.
+   */
+  async containerCall(call: ContainerBotCall): Promise<BotApiAnswer> {
     const bot = this.store.bot();
-    if (!bot) return null;
-    return { botToken: await this.unseal(bot.tokenSealed), webhookSecret: bot.webhookSecret };
+    if (!bot) throw new HttpError(409, "no_bot", "Conflict: this user has no Telegram bot claimed.");
+    // The Worker checked the method already; checked again here, where the token is.
+    const parsed = await parseBotCall({ ...call, method: allowedContainerMethod(call.method) });
+    assertBoundChat(parsed, bot.ownerChatId);
+    const answer = await callBotApi(this.host.config.telegramApiRoot, await this.unseal(bot.tokenSealed), parsed, this.host.fetch);
+    // Stored once Telegram took it, from Telegram's own Message (what the person actually sees).
+    if (answer.body.ok && isSentMessage(answer.body.result) && answer.body.result.chat.id === bot.ownerChatId) {
+      if (SENDS.has(parsed.method)) this.containerHistory.recordSent(answer.body.result);
+      else if (EDITS.has(parsed.method)) this.containerHistory.recordEdited(answer.body.result);
+    }
+    return answer;
+  }
+
+  /** What a Fly app needs to take forwarded updates (API.md container contract), or null without a bot. Never the bot's token. */
+  secrets(): { webhookSecret: string } | null {
+    const bot = this.store.bot();
+    return bot ? { webhookSecret: bot.webhookSecret } : null;
   }
 
   private async ownBot(botToken: string): Promise<Candidate> {

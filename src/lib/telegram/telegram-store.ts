@@ -157,8 +157,11 @@ export class TelegramStore {
     return true;
   }
 
+  /** Forgets what came through a bot: message ids are per bot, so another bot's could collide with these. */
   private clearUpdates(): void {
     this.sql.run("DELETE FROM telegram_inbox");
     this.sql.run("DELETE FROM telegram_strangers");
+    this.sql.run("DELETE FROM telegram_forwarded");
+    this.sql.run("DELETE FROM telegram_container_sent");
   }
 }
