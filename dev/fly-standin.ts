@@ -611,7 +611,11 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       if (!env.TELEGRAM_WEBHOOK_SECRET || secret !== env.TELEGRAM_WEBHOOK_SECRET) return sendJson(res, 401, { ok: false, error: "bad secret" });
       entry.authorized = true;
       entry.body = safeJson(raw);
-      return sendJson(res, 200, { ok: true });
+      sendJson(res, 200, { ok: true });
+      // Like the real image: answer the chat through the Worker's Bot API route (npm run dev; under
+      // vitest the Worker has no port and the stand-in stays silent).
+      void answerTelegram(env, entry.body);
+      return;
     }
     return sendJson(res, 404, { error: "not found" });
   }
@@ -634,6 +638,21 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
   function autostartOn(m: Machine): boolean {
     const services = Array.isArray(m.config.services) ? (m.config.services as Obj[]) : [];
     return services.some((s) => s.autostart === true);
+  }
+
+  async function answerTelegram(env: Record<string, string>, update: unknown): Promise<void> {
+    const message = isObject(update) && isObject(update.message) ? update.message : null;
+    const chatId = message && isObject(message.chat) ? message.chat.id : undefined;
+    if (!env.SOULPRINT_CALLBACK_URL || !env.GATEWAY_TOKEN || chatId === undefined || typeof message?.text !== "string") return;
+    const soul = env.SOUL_MD_B64 ? Buffer.from(env.SOUL_MD_B64, "base64").toString("utf8") : "";
+    const answer = await askGateway(env, soul, message.text);
+    if (answer === null) return;
+    await fetch(`${env.SOULPRINT_CALLBACK_URL}/api/container/telegram/sendMessage`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.GATEWAY_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ chat_id: chatId, text: `(from your container) ${answer}` }),
+      signal: AbortSignal.timeout(30_000),
+    }).then((r) => r.body?.cancel(), () => {});
   }
 
   /** One non-streaming call to the Worker's model gateway with the container's token; null when unreachable. */
