@@ -102,7 +102,11 @@ export async function streamTurn(
         return await streamOnce(client, modelId, request, onText, signal, retry.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
       } catch (error) {
         if (error instanceof StreamInterruptedError || signal.aborted) throw error;
-        if (!isRetryable(error)) throw describeBedrockError(error);
+        if (!isRetryable(error)) {
+          // Unknown failures are told to the person only by name; the line keeps what Bedrock said.
+          console.warn(JSON.stringify({ event: "bedrock_error", modelId, name: (error as Error)?.name, message: String((error as Error)?.message ?? "").slice(0, 200) }));
+          throw describeBedrockError(error);
+        }
         lastError = error;
       }
     }
