@@ -590,6 +590,8 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     m.lastRequestAt = Date.now();
     const env = m.bootEnv ?? {};
     const entry: Obj = { at: Date.now(), method: req.method, path, machine: m.id, authorized: false };
+    const workspaceVersion = req.headers["x-soulprint-workspace-version"];
+    if (typeof workspaceVersion === "string") entry.workspaceVersion = workspaceVersion;
     app.requests.push(entry);
     if (app.requests.length > 200) app.requests.shift();
     if (req.method === "GET" && path === "/health") {

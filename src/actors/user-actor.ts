@@ -37,6 +37,10 @@ import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
 import { costUsd, recordUsage } from "../lib/usage.ts";
 import { exportStoredData } from "../lib/account-export.ts";
+import { ContainerSchedule, parseSchedule, SCHEDULE_WAKE_JOB, type ScheduledJob } from "../lib/container/container-schedule.ts";
+import { ContainerStateStore, type StateMeta } from "../lib/container/container-state.ts";
+import { Waker } from "../lib/container/wake.ts";
+import { assertWithinBudget } from "../lib/usage.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 /** How often the alarm looks at a queue that is still being worked through. */
@@ -56,6 +60,9 @@ export class UserActor extends DurableObject<Env> {
   readonly meter = new UpstreamMeter();
   readonly telegram: TelegramService;
   readonly gateway: ModelGateway;
+  readonly schedule: ContainerSchedule;
+  readonly states: ContainerStateStore;
+  readonly waker: Waker;
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
@@ -148,6 +155,10 @@ export class UserActor extends DurableObject<Env> {
     });
     this.telegram.defineJobs();
     defineDeletionJob(this.deletionHost());
+    this.schedule = new ContainerSchedule(this.sql);
+    this.states = new ContainerStateStore(this.sql, env.IMAGES);
+    this.waker = new Waker(this.meter.fetch("container"));
+    this.jobs.define(SCHEDULE_WAKE_JOB, { run: () => this.wakeForSchedule(), maxAttempts: 5, backoffBaseMs: 5_000 });
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -167,7 +178,9 @@ export class UserActor extends DurableObject<Env> {
     } else {
       return Response.json({ error: { code: "unauthorized", message: "Sign in first." } }, { status: 401 });
     }
-    return this.sockets.accept(this.helloFrame());
+    const response = this.sockets.accept(this.helloFrame());
+    this.wakeInBackground("hello");
+    return response;
   }
 
   override async alarm(): Promise<void> {
@@ -319,9 +332,54 @@ export class UserActor extends DurableObject<Env> {
     return this.asContainer(grant, () => this.gateway.call(body, { beta }));
   }
 
-  /** The container's write-back of a file its agent changed (its gateway token verified by the Worker). */
-  async containerWrite(grant: GatewayGrant, name: string, content: string) {
-    return this.asContainer(grant, () => this.workspace.write(name, content, { source: "container" }));
+  /**
+   * The container's write-back of a file its agent changed (its gateway token verified by the
+   * Worker). `ifMatch`: the ETag the container last saw. When the file moved on meanwhile (the user
+   * edited it), the user's text stays current and the agent's is kept among the versions: 409.
+   */
+  async containerWrite(grant: GatewayGrant, name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string } = {}) {
+    return this.asContainer(grant, async () => {
+      try {
+        return await this.workspace.write(name, content, { ...preconditions, source: "container" });
+      } catch (error) {
+        if (!(error instanceof HttpError) || error.status !== 412) throw error;
+        const kept = await this.workspace.keepRefused(name, content);
+        const current = this.workspace.read(name)?.meta;
+        throw new HttpError(409, "write_conflict",
+          `${name} was changed by the person since this container last read it. Their text stays current (sha256 ${current?.sha256 ?? "none"}); yours is kept as version ${kept.version}. Read the workspace again and merge if it still matters.`);
+      }
+    });
+  }
+
+  /** Every workspace file with its content, and the version (ETag) the container compares. */
+  async containerWorkspace(grant: GatewayGrant) {
+    return this.asContainer(grant, async () => ({
+      etag: await this.workspace.digest(),
+      files: this.workspace.snapshot().map((f) => ({ ...f, version: this.workspace.read(f.name)?.meta.version ?? 0 })),
+    }));
+  }
+
+  /** Saves the container's state archive (OpenClaw's sessions, memory notes, cron) as a new version. */
+  async containerSaveState(grant: GatewayGrant, bytes: ArrayBuffer, ifMatch?: string): Promise<RpcResult<StateMeta>> {
+    return this.asContainer(grant, () => this.states.save(grant.userId, bytes, ifMatch));
+  }
+
+  /** The newest state archive, or null when there is none (a first boot). */
+  async containerLoadState(grant: GatewayGrant) {
+    return this.asContainer(grant, () => this.states.read());
+  }
+
+  /** The container's scheduled jobs changed: keep them and arm the wake before the earliest. */
+  async containerSchedule(grant: GatewayGrant, body: Record<string, unknown>): Promise<RpcResult<{ jobs: ScheduledJob[]; nextWakeAt: string | null }>> {
+    return this.asContainer(grant, async () => {
+      this.schedule.replace(parseSchedule(body, Date.now()));
+      return { jobs: this.schedule.list(), nextWakeAt: await this.armScheduleWake() };
+    });
+  }
+
+  /** The user's view: the container's upcoming jobs (the status panel lists them). */
+  async scheduledJobs(who: Identity) {
+    return this.asUser(who, () => ({ jobs: this.schedule.list(), nextWakeAt: this.jobs.get(SCHEDULE_WAKE_JOB) ? new Date(this.jobs.get(SCHEDULE_WAKE_JOB)!.dueAt).toISOString() : null }));
   }
 
   // ---- RPC: Telegram ---------------------------------------------------------------------------
@@ -351,6 +409,7 @@ export class UserActor extends DurableObject<Env> {
     return capture(async () => {
       if (readProfile(this.sql)?.userId !== userId) throw new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
       await this.telegram.receiveUpdate(secret, update);
+      this.wakeInBackground("telegram");
       return null;
     });
   }
@@ -450,7 +509,8 @@ export class UserActor extends DurableObject<Env> {
       produce: async (reply) => {
         const [appUrl, gatewayToken] = [this.fly.appUrl(), await this.fly.gatewayToken()];
         if (!appUrl || !gatewayToken) return false;
-        const producer = new ContainerProducer({ appUrl, gatewayToken, userId: this.requireProfile().userId }, this.containerTuning, (reason) => this.openCircuit(reason), this.meter.fetch("container"));
+        const target = { appUrl, gatewayToken, userId: this.requireProfile().userId, workspaceVersion: await this.workspace.digest() };
+        const producer = new ContainerProducer(target, this.containerTuning, (reason) => this.openCircuit(reason), this.meter.fetch("container"));
         return producer.produce(reply);
       },
     };
@@ -460,9 +520,54 @@ export class UserActor extends DurableObject<Env> {
   async forwardTelegramToContainer(update: unknown, webhookSecret: string): Promise<boolean> {
     const appUrl = this.fly.appUrl();
     if (this.route() !== "container" || !appUrl) return false;
-    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret }, update, this.containerTuning, this.meter.fetch("container"));
+    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion: await this.workspace.digest() }, update, this.containerTuning, this.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;
+  }
+
+  /** Starts a boot or resume of a paid user's machine, not awaited by anyone (rate-limited). */
+  private wakeInBackground(reason: "hello" | "telegram"): void {
+    const appUrl = this.fly.appUrl();
+    if (!appUrl || this.route() !== "container" || !this.waker.claim()) return;
+    this.ctx.waitUntil(this.waker.wake({ appUrl, reason }));
+  }
+
+  /** Points the wake job at the earliest scheduled job not yet woken for (or cancels it). */
+  private async armScheduleWake(): Promise<string | null> {
+    const at = this.schedule.nextWakeAt();
+    if (at === null) {
+      this.jobs.cancel(SCHEDULE_WAKE_JOB);
+      await this.jobs.arm();
+      return null;
+    }
+    await this.jobs.schedule(SCHEDULE_WAKE_JOB, at - Date.now(), undefined, "replace");
+    return new Date(at).toISOString();
+  }
+
+  /**
+   * A scheduled job is about due: wake the machine so OpenClaw's scheduler runs it. Over budget,
+   * the jobs are skipped with a note in history instead (the container would only be refused).
+   */
+  private async wakeForSchedule(): Promise<void> {
+    const due = this.schedule.dueSoon();
+    const profile = readProfile(this.sql);
+    const appUrl = this.fly.appUrl();
+    if (due.length > 0 && profile && appUrl && this.fly.state() === "ready") {
+      try {
+        assertWithinBudget(this.sql, dailyBudget(profile.tier, this.config));
+        const status = await this.waker.wake({ appUrl, reason: "schedule" });
+        // A failed wake throws before the jobs are marked, so the job's backoff tries again.
+        if (status === 0 || status >= 500) throw new Error(`the container did not wake for a scheduled job (${status || "unreachable"})`);
+        this.schedule.markWoken(due);
+      } catch (error) {
+        if (!(error instanceof HttpError && error.code === "budget_exceeded")) throw error;
+        for (const job of due) {
+          this.history.insertNote(`schedule-skip-${job.id}-${job.at}`, `Scheduled job "${job.name}" (due ${new Date(job.at).toISOString()}) was skipped: today's token budget is used up.`, Date.now());
+        }
+        this.schedule.markWoken(due);
+      }
+    }
+    await this.armScheduleWake();
   }
 
   private openCircuit(reason: string): void {

@@ -8,13 +8,13 @@ export function json(data: unknown, status = 200, headers: Record<string, string
 }
 
 /**
- * Reads a request body as text, refusing more than `maxBytes` without buffering all of it
+ * Reads a request body as bytes, refusing more than `maxBytes` without buffering all of it
  * (a lying or absent Content-Length is caught while streaming).
  */
-export async function readText(request: Request, maxBytes: number): Promise<string> {
+export async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) return "";
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -34,6 +34,12 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return bytes;
+}
+
+/** Reads a request body as UTF-8 text, with readBytes' limit. */
+export async function readText(request: Request, maxBytes: number): Promise<string> {
+  const bytes = await readBytes(request, maxBytes);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {

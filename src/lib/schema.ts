@@ -13,6 +13,8 @@ import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
 import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
+import { SCHEDULE_SCHEMA } from "./container/container-schedule.ts";
+import { STATE_SCHEMA } from "./container/container-state.ts";
 
 export interface Migration {
   version: number;
@@ -28,6 +30,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 5, statements: ["ALTER TABLE fly_app ADD COLUMN gateway_epoch INTEGER NOT NULL DEFAULT 0"] },
   // Usage per route, so the container's model calls show as `via: "container"` (issue 13).
   { version: 6, statements: [USAGE_BY_VIA_SCHEMA] },
+  // (7 is another change's.) The container's scheduled jobs and its saved state's index (issue 15).
+  { version: 8, statements: [SCHEDULE_SCHEMA, STATE_SCHEMA] },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

@@ -77,14 +77,17 @@ export class ContainerSchedule {
     return Math.max(this.now(), row.at - WAKE_LEAD_MS);
   }
 
-  /** The jobs a wake now is for (due within the lead), marked so they never cause a second wake. */
-  takeDue(): { id: string; name: string; at: number }[] {
-    const rows = this.sql.all<Row>(
+  /** The jobs a wake now is for (due within the lead, not woken for yet). */
+  dueSoon(): { id: string; name: string; at: number }[] {
+    return this.sql.all<Row>(
       "SELECT * FROM container_schedule WHERE next_run_at <= ? AND (woken_for IS NULL OR woken_for != next_run_at) ORDER BY next_run_at",
       this.now() + WAKE_LEAD_MS,
-    );
-    for (const r of rows) this.sql.run("UPDATE container_schedule SET woken_for = next_run_at WHERE id = ?", r.id);
-    return rows.map((r) => ({ id: r.id, name: r.name, at: r.next_run_at }));
+    ).map((r) => ({ id: r.id, name: r.name, at: r.next_run_at }));
+  }
+
+  /** Marks jobs as handled for their current due time, so they never cause a second wake. */
+  markWoken(jobs: { id: string; at: number }[]): void {
+    for (const job of jobs) this.sql.run("UPDATE container_schedule SET woken_for = ? WHERE id = ? AND next_run_at = ?", job.at, job.id, job.at);
   }
 
   clear(): void {
