@@ -62,6 +62,9 @@ export function buildMachineConfig(input: MachineConfigInput): MachineConfig {
       },
     ],
     restart: { policy: "on-failure", max_retries: 10 },
+    // On SIGTERM the container sends pending files, stops OpenClaw, then saves OpenClaw's state
+    // (issue 15): up to ~20 s, more than Fly's default grace before it kills the machine.
+    stop_config: { signal: "SIGTERM", timeout: "30s" },
     metadata: { soulprint_user: input.userId, soulprint_role: "agent" },
   };
 }
