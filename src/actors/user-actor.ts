@@ -37,10 +37,8 @@ import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
 import { costUsd, recordUsage } from "../lib/usage.ts";
 import { exportStoredData } from "../lib/account-export.ts";
-import { ContainerSchedule, parseSchedule, SCHEDULE_WAKE_JOB, type ScheduledJob } from "../lib/container/container-schedule.ts";
-import { ContainerStateStore, type StateMeta } from "../lib/container/container-state.ts";
-import { Waker } from "../lib/container/wake.ts";
-import { assertWithinBudget } from "../lib/usage.ts";
+import { ContainerLife, type ScheduleView } from "../lib/container/container-life.ts";
+import type { StateMeta } from "../lib/container/container-state.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 /** How often the alarm looks at a queue that is still being worked through. */
@@ -60,9 +58,8 @@ export class UserActor extends DurableObject<Env> {
   readonly meter = new UpstreamMeter();
   readonly telegram: TelegramService;
   readonly gateway: ModelGateway;
-  readonly schedule: ContainerSchedule;
-  readonly states: ContainerStateStore;
-  readonly waker: Waker;
+  /** Issue 15: the container's saved state, its schedule and the wakes. */
+  readonly life: ContainerLife;
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
@@ -155,10 +152,22 @@ export class UserActor extends DurableObject<Env> {
     });
     this.telegram.defineJobs();
     defineDeletionJob(this.deletionHost());
-    this.schedule = new ContainerSchedule(this.sql);
-    this.states = new ContainerStateStore(this.sql, env.IMAGES);
-    this.waker = new Waker(this.meter.fetch("container"));
-    this.jobs.define(SCHEDULE_WAKE_JOB, { run: () => this.wakeForSchedule(), maxAttempts: 5, backoffBaseMs: 5_000 });
+    this.life = new ContainerLife({
+      sql: this.sql,
+      jobs: this.jobs,
+      history: this.history,
+      bucket: env.IMAGES,
+      fetch: this.meter.fetch("container"),
+      appUrl: () => this.fly.appUrl(),
+      flyReady: () => this.fly.state() === "ready",
+      routesToContainer: () => this.route() === "container",
+      dailyBudget: () => {
+        const profile = readProfile(this.sql);
+        return profile ? dailyBudget(profile.tier, this.config) : null;
+      },
+      waitUntil: (work) => this.ctx.waitUntil(work),
+    });
+    this.life.defineJobs();
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -179,7 +188,7 @@ export class UserActor extends DurableObject<Env> {
       return Response.json({ error: { code: "unauthorized", message: "Sign in first." } }, { status: 401 });
     }
     const response = this.sockets.accept(this.helloFrame());
-    this.wakeInBackground("hello");
+    this.life.wakeInBackground("hello");
     return response;
   }
 
@@ -361,25 +370,22 @@ export class UserActor extends DurableObject<Env> {
 
   /** Saves the container's state archive (OpenClaw's sessions, memory notes, cron) as a new version. */
   async containerSaveState(grant: GatewayGrant, bytes: ArrayBuffer, ifMatch?: string): Promise<RpcResult<StateMeta>> {
-    return this.asContainer(grant, () => this.states.save(grant.userId, bytes, ifMatch));
+    return this.asContainer(grant, () => this.life.states.save(grant.userId, bytes, ifMatch));
   }
 
   /** The newest state archive, or null when there is none (a first boot). */
   async containerLoadState(grant: GatewayGrant) {
-    return this.asContainer(grant, () => this.states.read());
+    return this.asContainer(grant, () => this.life.states.read());
   }
 
   /** The container's scheduled jobs changed: keep them and arm the wake before the earliest. */
-  async containerSchedule(grant: GatewayGrant, body: Record<string, unknown>): Promise<RpcResult<{ jobs: ScheduledJob[]; nextWakeAt: string | null }>> {
-    return this.asContainer(grant, async () => {
-      this.schedule.replace(parseSchedule(body, Date.now()));
-      return { jobs: this.schedule.list(), nextWakeAt: await this.armScheduleWake() };
-    });
+  async containerSchedule(grant: GatewayGrant, body: Record<string, unknown>): Promise<RpcResult<ScheduleView>> {
+    return this.asContainer(grant, () => this.life.replaceSchedule(body));
   }
 
   /** The user's view: the container's upcoming jobs (the status panel lists them). */
   async scheduledJobs(who: Identity) {
-    return this.asUser(who, () => ({ jobs: this.schedule.list(), nextWakeAt: this.jobs.get(SCHEDULE_WAKE_JOB) ? new Date(this.jobs.get(SCHEDULE_WAKE_JOB)!.dueAt).toISOString() : null }));
+    return this.asUser(who, () => this.life.view());
   }
 
   // ---- RPC: Telegram ---------------------------------------------------------------------------
@@ -409,7 +415,7 @@ export class UserActor extends DurableObject<Env> {
     return capture(async () => {
       if (readProfile(this.sql)?.userId !== userId) throw new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
       await this.telegram.receiveUpdate(secret, update);
-      this.wakeInBackground("telegram");
+      this.life.wakeInBackground("telegram");
       return null;
     });
   }
@@ -523,51 +529,6 @@ export class UserActor extends DurableObject<Env> {
     const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion: await this.workspace.digest() }, update, this.containerTuning, this.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;
-  }
-
-  /** Starts a boot or resume of a paid user's machine, not awaited by anyone (rate-limited). */
-  private wakeInBackground(reason: "hello" | "telegram"): void {
-    const appUrl = this.fly.appUrl();
-    if (!appUrl || this.route() !== "container" || !this.waker.claim()) return;
-    this.ctx.waitUntil(this.waker.wake({ appUrl, reason }));
-  }
-
-  /** Points the wake job at the earliest scheduled job not yet woken for (or cancels it). */
-  private async armScheduleWake(): Promise<string | null> {
-    const at = this.schedule.nextWakeAt();
-    if (at === null) {
-      this.jobs.cancel(SCHEDULE_WAKE_JOB);
-      await this.jobs.arm();
-      return null;
-    }
-    await this.jobs.schedule(SCHEDULE_WAKE_JOB, at - Date.now(), undefined, "replace");
-    return new Date(at).toISOString();
-  }
-
-  /**
-   * A scheduled job is about due: wake the machine so OpenClaw's scheduler runs it. Over budget,
-   * the jobs are skipped with a note in history instead (the container would only be refused).
-   */
-  private async wakeForSchedule(): Promise<void> {
-    const due = this.schedule.dueSoon();
-    const profile = readProfile(this.sql);
-    const appUrl = this.fly.appUrl();
-    if (due.length > 0 && profile && appUrl && this.fly.state() === "ready") {
-      try {
-        assertWithinBudget(this.sql, dailyBudget(profile.tier, this.config));
-        const status = await this.waker.wake({ appUrl, reason: "schedule" });
-        // A failed wake throws before the jobs are marked, so the job's backoff tries again.
-        if (status === 0 || status >= 500) throw new Error(`the container did not wake for a scheduled job (${status || "unreachable"})`);
-        this.schedule.markWoken(due);
-      } catch (error) {
-        if (!(error instanceof HttpError && error.code === "budget_exceeded")) throw error;
-        for (const job of due) {
-          this.history.insertNote(`schedule-skip-${job.id}-${job.at}`, `Scheduled job "${job.name}" (due ${new Date(job.at).toISOString()}) was skipped: today's token budget is used up.`, Date.now());
-        }
-        this.schedule.markWoken(due);
-      }
-    }
-    await this.armScheduleWake();
   }
 
   private openCircuit(reason: string): void {
