@@ -41,6 +41,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import { flags, isMain, isObject, readBody, sendJson, serve, sleep, type StandinHandle } from "./standin-util.ts";
+import { bootLife, catchUpWorkspace, newLife, saveLife, type ContainerLife } from "./standin-container-life.ts";
 
 type Obj = Record<string, unknown>;
 type MachineState =
@@ -72,6 +73,8 @@ interface Machine {
   failure: string | null;
   timers: ReturnType<typeof setTimeout>[];
   lastRequestAt: number;
+  /** What the container holds on its disk (issue 15): lost at a fresh boot, kept by a suspend. */
+  life: ContainerLife;
 }
 interface App {
   id: string; name: string; org: string; network: string; createdAt: number;
@@ -170,7 +173,9 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     m.bootEnv = Object.fromEntries([...app.secrets].map(([k, s]) => [k, s.value]));
     m.bootSecretsVersion = app.secretsVersion;
     m.lastRequestAt = Date.now();
+    m.life = newLife();
     setState(app, m, "started", "start");
+    void bootLife(m.bootEnv, m.life);
   }
 
   function startMachine(app: App, m: Machine, delayMs = settings.transitionMs): void {
@@ -182,6 +187,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       if (!resuming) return boot(app, m);
       m.lastRequestAt = Date.now();
       setState(app, m, "started", "resume");
+      void catchUpWorkspace(m.bootEnv ?? {}, m.life);
     };
     if (m.state === "created") {
       later(m, delayMs, () => {
@@ -393,7 +399,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
         region: typeof body.region === "string" && body.region ? body.region : "iad",
         state: "created", instanceId: instanceId(), privateIp: `fdaa:0:${hex(2)}:a7b:${hex(2)}::2`,
         config: body.config as Obj, createdAt: now(), updatedAt: now(), events: [{ type: "launch", status: "created", source: "user", timestamp: Date.now() }],
-        minSecretsVersion: minVersion, bootEnv: null, bootSecretsVersion: null, failure: null, timers: [], lastRequestAt: Date.now(),
+        minSecretsVersion: minVersion, bootEnv: null, bootSecretsVersion: null, failure: null, timers: [], lastRequestAt: Date.now(), life: newLife(),
       };
       app.machines.set(m.id, m);
       if (body.skip_launch !== true) startMachine(app, m);
@@ -590,6 +596,8 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     m.lastRequestAt = Date.now();
     const env = m.bootEnv ?? {};
     const entry: Obj = { at: Date.now(), method: req.method, path, machine: m.id, authorized: false };
+    const workspaceVersion = req.headers["x-soulprint-workspace-version"];
+    if (typeof workspaceVersion === "string") entry.workspaceVersion = workspaceVersion;
     app.requests.push(entry);
     if (app.requests.length > 200) app.requests.shift();
     if (req.method === "GET" && path === "/health") {
@@ -678,12 +686,17 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     const messages = isObject(body) && Array.isArray(body.messages) ? (body.messages as Obj[]) : [];
     const lastUser = [...messages].reverse().find((x) => x.role === "user");
     const said = typeof lastUser?.content === "string" ? lastUser.content : JSON.stringify(lastUser?.content ?? "");
-    const soul = env.SOUL_MD_B64 ? Buffer.from(env.SOUL_MD_B64, "base64").toString("utf8") : "(none)";
+    const wanted = entry.workspaceVersion;
+    await catchUpWorkspace(env, m.life, typeof wanted === "string" ? wanted : undefined);
+    // The workspace read from the Worker wins; the secrets are the cold-boot fallback.
+    const soul = m.life.files?.get("SOUL.md") ?? (env.SOUL_MD_B64 ? Buffer.from(env.SOUL_MD_B64, "base64").toString("utf8") : "(none)");
     entry.user = isObject(body) ? body.user : undefined;
     entry.said = said;
     // Like the real image, the model is asked through the Worker's model gateway when the Worker can
     // be reached (npm run dev); under vitest the Worker has no port, and the container answers alone.
     const answer = await askGateway(env, soul, said);
+    m.life.turns.push(said);
+    void saveLife(env, m.life);
     const text = `This is the Fly stand-in container of ${app.name} (machine ${m.id}). My SOUL.md: ${soul.slice(0, 500)} ${answer ? `The model says: ${answer}` : `You said: ${said}`}`;
     const id = `chatcmpl-${hex(6)}`;
     const created = Math.floor(Date.now() / 1000);

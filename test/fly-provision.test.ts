@@ -36,7 +36,9 @@ describe("provisioning", () => {
     await expectOneCompleteApp(user);
     const config = app!.machines[0]!.config as { services: { autostop: string; autostart: boolean; min_machines_running: number }[]; files: { guest_path: string; secret_name: string }[] };
     expect(config.services[0]).toMatchObject({ autostop: "suspend", autostart: true, min_machines_running: 0 });
-    expect(config.files).toContainEqual({ guest_path: "/workspace/SOUL.md", secret_name: "SOUL_MD_B64" });
+    // The workspace travels as secrets (the cold-boot fallback) and through GET /api/container/workspace; no mounts.
+    expect(config.files).toBeUndefined();
+    expect(decodeB64(app!.secrets.SOUL_MD_B64)).toContain("Soul");
     expect(app!.machines[0]!.minSecretsVersion).toBe(app!.secretsVersion);
 
     const token = await withFly(user, (fly) => fly.gatewayToken());

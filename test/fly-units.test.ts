@@ -2,12 +2,12 @@
 import { describe, expect, it } from "vitest";
 import { FlyApiError, FlyClient, FlyUnreachableError, authorizationHeader, parseRetryAfter, retryDelay } from "../src/lib/fly/fly-client.ts";
 import { buildMachineConfig, configDrift, effectiveAutostop, machineNames } from "../src/lib/fly/machine-config.ts";
-import { carriedFiles, changedFileNames, CONTAINER_SECRET_NAMES, desiredSecrets, diffSecrets, fileSecretName, fileSecretValue, isContainerEcho, secretsPayload } from "../src/lib/fly/secrets.ts";
+import { carriedFiles, changedFileNames, CONTAINER_SECRET_NAMES, desiredSecrets, diffSecrets, fileSecretName, fileSecretValue, isWorkspaceOnly, secretsPayload } from "../src/lib/fly/secrets.ts";
 import { missingIps, nextStep } from "../src/lib/fly/provisioner.ts";
 import { FLY_PRICES, monthlyCost } from "../src/lib/fly/fly-prices.ts";
 import { callSeq, callsSince, control, decodeB64, FLY_URL } from "./fly-helpers.ts";
 
-const base = { image: "img:1", port: 8080, memoryMb: 2048, autostop: "suspend" as const, workspaceDir: "/workspace/", fileNames: ["USER.md", "SOUL.md"], userId: "u1" };
+const base = { image: "img:1", port: 8080, memoryMb: 2048, autostop: "suspend" as const, userId: "u1" };
 
 describe("machine config", () => {
   it("autostops by suspending, autostarts, keeps no machine running and checks /health", () => {
@@ -24,11 +24,8 @@ describe("machine config", () => {
     expect(config.restart.policy).toBe("on-failure");
   });
 
-  it("mounts every file from its secret under the workspace directory", () => {
-    expect(buildMachineConfig(base).files).toEqual([
-      { guest_path: "/workspace/SOUL.md", secret_name: "SOUL_MD_B64" },
-      { guest_path: "/workspace/USER.md", secret_name: "USER_MD_B64" },
-    ]);
+  it("does not depend on the workspace, so a new or deleted file never changes it (no reboot)", () => {
+    expect(buildMachineConfig(base).files).toBeUndefined();
   });
 
   it("falls back to stop above 2 GB, where Fly cannot suspend", () => {
@@ -45,7 +42,7 @@ describe("machine config", () => {
     withDefaults.services[0].force_instance_key = null;
     expect(configDrift(withDefaults, desired)).toEqual([]);
     expect(configDrift({ ...withDefaults, image: "img:2" }, desired)).toEqual(["image"]);
-    expect(configDrift({ ...withDefaults, files: [] }, desired)).toEqual(["files"]);
+    expect(configDrift({ ...withDefaults, restart: { policy: "no" } }, desired)).toEqual(["restart"]);
   });
 
   it("names machines agent-1, agent-2, ...", () => {
@@ -77,10 +74,11 @@ describe("secrets", () => {
     expect(diffSecrets({ A: "1" }, { A: "d1" }, { A: "d1" })).toEqual({ set: {}, unset: [] });
   });
 
-  it("recognises a write-back of the container's own files", () => {
-    expect(isContainerEcho({ set: { MEMORY_MD_B64: "x" }, unset: [] }, { "MEMORY.md": "container" })).toBe(true);
-    expect(isContainerEcho({ set: { MEMORY_MD_B64: "x" }, unset: [] }, { "MEMORY.md": "user" })).toBe(false);
-    expect(isContainerEcho({ set: { GATEWAY_TOKEN: "x" }, unset: [] }, {})).toBe(false);
+  it("recognises a diff of workspace files alone, whoever wrote them", () => {
+    expect(isWorkspaceOnly({ set: { MEMORY_MD_B64: "x" }, unset: [] })).toBe(true);
+    expect(isWorkspaceOnly({ set: { SOUL_MD_B64: "x" }, unset: ["USER_MD_B64"] })).toBe(true);
+    expect(isWorkspaceOnly({ set: { GATEWAY_TOKEN: "x", SOUL_MD_B64: "y" }, unset: [] })).toBe(false);
+    expect(isWorkspaceOnly({ set: {}, unset: [] })).toBe(false);
   });
 });
 
@@ -142,7 +140,7 @@ describe("Fly client", () => {
     expect((await callsSince(since, name)).total).toBe(3);
 
     await control("faults", { on: { method: "POST", pathPattern: "/machines$", status: 503, phase: "after", times: 1, app: name } });
-    const config = buildMachineConfig({ ...base, fileNames: [] });
+    const config = buildMachineConfig(base);
     const error = await c.createMachine(name, { name: "agent-1", region: "iad", config, skip_launch: true }).catch((e: unknown) => e);
     expect((error as FlyApiError).status).toBe(503);
     expect(await c.listMachines(name)).toHaveLength(1); // it did happen: the provisioner must look before creating again
@@ -168,7 +166,7 @@ describe("Fly client", () => {
     const c = client();
     await c.createApp({ name, org: "personal" });
     await c.setSecrets(name, { A: "1" });
-    const m = await c.createMachine(name, { name: "agent-1", region: "iad", config: buildMachineConfig({ ...base, fileNames: [] }), skip_launch: true });
+    const m = await c.createMachine(name, { name: "agent-1", region: "iad", config: buildMachineConfig(base), skip_launch: true });
     const error = await c.waitMachine(name, m.id, "started", { deadlineMs: 1500, pollSeconds: 1 }).catch((e: unknown) => e);
     expect((error as FlyApiError).status).toBe(408);
     const log = await callsSince(0, name);

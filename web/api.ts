@@ -187,6 +187,12 @@ export class Api {
     await this.request("/api/telegram/claim", { method: "DELETE" });
   }
 
+  /** The container's upcoming scheduled jobs (issue 15). */
+  async schedule(): Promise<{ jobs: { id: string; name: string; nextRunAt: string }[]; nextWakeAt: string | null }> {
+    const r = await this.json<{ jobs?: { id: string; name: string; nextRunAt: string }[]; nextWakeAt?: string | null }>("/api/schedule");
+    return { jobs: r.jobs ?? [], nextWakeAt: r.nextWakeAt ?? null };
+  }
+
   async usage(days: number): Promise<UsageDay[]> {
     const r = await this.json<{ days?: UsageDay[] }>(`/api/usage?days=${days}`);
     return Array.isArray(r.days) ? r.days.filter((d) => d && typeof d.date === "string") : [];

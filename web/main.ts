@@ -18,9 +18,10 @@ import {
 import { ChatSocket } from "./chat-socket.ts";
 import { ChatStore, newMessageId } from "./chat-store.ts";
 import { ChatView, errorText } from "./chat-view.ts";
-import { byId, confirmDialog } from "./dom.ts";
+import { byId, confirmDialog, toast } from "./dom.ts";
 import { ImageLoader } from "./images.ts";
 import { StatusView } from "./status-view.ts";
+import { ScheduleView } from "./schedule-view.ts";
 import { DataView } from "./data-view.ts";
 import type { Health, Me, ServerFrame } from "./types.ts";
 import { WorkspaceView } from "./workspace-view.ts";
@@ -56,6 +57,7 @@ const chatView = new ChatView({
   onRetryConnection: () => socket.retryNow(),
 });
 const statusView = new StatusView(api);
+const scheduleView = new ScheduleView(api);
 let accountEmail: string | undefined;
 const dataView = new DataView(api, {
   email: () => accountEmail,
@@ -129,6 +131,7 @@ async function startApp(me?: Me): Promise<void> {
   statusView.setMe(profile ?? {});
   if (!profile?.fly) void statusView.refreshFly();
   void statusView.refreshUsage();
+  scheduleView.start();
   void workspaceView.load();
   helloCount = 0;
   socket.start();
@@ -165,6 +168,7 @@ function teardown(): void {
   chatView.reset();
   workspaceView.reset();
   statusView.reset();
+  scheduleView.reset();
 }
 
 // ---- sign-in ----
@@ -289,6 +293,11 @@ function onFrame(frame: ServerFrame): void {
       statusView.applyFlyFrame(frame);
       break;
     case "workspace":
+      if (frame.conflict) {
+        // Nothing changed in the file itself: the agent's text became a version (see the file's history).
+        toast(`Your companion edited ${frame.name} from an older copy. Your text stays; theirs is saved as version ${frame.version ?? "?"} in the file's history.`, "info", 10_000);
+        break;
+      }
       workspaceView.onWorkspaceFrame(frame);
       break;
     default:

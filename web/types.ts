@@ -199,6 +199,8 @@ export interface WorkspaceFrame {
   name: string;
   sha256?: string | null;
   version?: number;
+  /** The container's write lost a race: its text was kept as a version, the person's stays current. */
+  conflict?: boolean;
 }
 
 export type ServerFrame =

@@ -15,6 +15,9 @@ import { buildOpenClawConfig, openClawEnv, TELEGRAM_WEBHOOK_PATH } from "./openc
 import { startBotApiShim, type BotApiShim } from "./botapi-shim.ts";
 import { readiness, startFront, type FrontServer } from "./front.ts";
 import { WriteBack } from "./writeback.ts";
+import { WorkspaceSync } from "./workspace-sync.ts";
+import { StateSync } from "./state-sync.ts";
+import { ScheduleReporter } from "./schedule-report.ts";
 
 const log = (line: string) => console.log(`[soulprint] ${line}`);
 
@@ -45,11 +48,19 @@ async function main(): Promise<void> {
   const workspace = resolve(env.SOULPRINT_AGENT_WORKSPACE ?? join(stateDir, "workspace"));
   mkdirSync(stateDir, { recursive: true });
 
-  // 1. The workspace, exactly as the Worker sent it.
+  const callback = contract.callbackUrl && contract.userId ? { callbackUrl: contract.callbackUrl, userId: contract.userId, gatewayToken: contract.gatewayToken } : null;
+
+  // 0. OpenClaw's state (sessions, memory notes, cron) from the Worker, before OpenClaw starts:
+  //    /health cannot turn 200 before it is in place (issue 15).
+  const stateSync = callback ? new StateSync({ ...callback, stateDir, debounceMs: numberEnv(env.SOULPRINT_STATE_DEBOUNCE_MS, 10_000), pollMs: numberEnv(env.SOULPRINT_STATE_POLL_MS, 5_000), log }) : null;
+  if (stateSync) await stateSync.restore();
+
+  // 1. The workspace: the secrets (the cold-boot fallback), then the Worker's current files.
   const collected = collectWorkspaceFiles(env, contract.workspaceMountDir);
   for (const problem of collected.problems) log(`workspace: ${problem}`);
   const seeded = seedWorkspace(workspace, collected.files);
   log(`workspace ${workspace}: ${seeded.written.map((n) => `${n} (${collected.sources.get(n)})`).join(", ") || "no files"}${seeded.removed.length ? `; removed ${seeded.removed.join(", ")}` : ""}`);
+  const workspaceSync = callback ? new WorkspaceSync({ ...callback, dir: workspace, log }) : null;
 
   // 2. OpenClaw's configuration (no secrets in it: SecretRefs to the env).
   const config = buildOpenClawConfig(contract, ports, { workspace, logFile: join(stateDir, "logs", "openclaw.log") });
@@ -60,20 +71,22 @@ async function main(): Promise<void> {
 
   // 3. Write-back, before OpenClaw starts, so nothing it writes is missed.
   let writeBack: WriteBack | null = null;
-  if (contract.callbackUrl && contract.userId) {
+  if (callback) {
     writeBack = new WriteBack({
       dir: workspace,
-      callbackUrl: contract.callbackUrl,
-      userId: contract.userId,
-      gatewayToken: contract.gatewayToken,
+      ...callback,
       baseline: collected.files,
       debounceMs: numberEnv(env.SOULPRINT_WRITEBACK_DEBOUNCE_MS, 1_500),
       pollMs: numberEnv(env.SOULPRINT_WRITEBACK_POLL_MS, 5_000),
       log,
+      onConflict: (name) => void workspaceSync?.takeWorkerVersion(name),
     });
+    workspaceSync?.setBaseline(writeBack);
+    await workspaceSync?.refresh("boot");
     writeBack.start();
+    workspaceSync?.watchResume();
   } else {
-    log("write-back off: SOULPRINT_CALLBACK_URL or SOULPRINT_USER_ID is not set");
+    log("write-back, workspace refresh and state saving off: SOULPRINT_CALLBACK_URL or SOULPRINT_USER_ID is not set");
   }
 
   // 4. The Bot API shim (the Worker owns the bot's webhook) and the public front server.
@@ -87,6 +100,7 @@ async function main(): Promise<void> {
     gatewayPort: ports.gateway,
     telegram: contract.telegram ? { port: ports.telegram, path: TELEGRAM_WEBHOOK_PATH, secret: contract.telegram.webhookSecret } : null,
     channels: contract.telegram ? ["telegram"] : [],
+    beforeForward: workspaceSync ? (version) => workspaceSync.noteVersion(version) : undefined,
     log,
   });
   log(`listening on ${contract.host ?? "*"}:${front.port}`);
@@ -100,6 +114,9 @@ async function main(): Promise<void> {
     stdio: ["ignore", "inherit", "inherit"],
   });
   log(`openclaw pid ${child.pid} (${entry})`);
+  stateSync?.start();
+  const schedule = callback ? new ScheduleReporter({ ...callback, stateDir, pollMs: numberEnv(env.SOULPRINT_SCHEDULE_POLL_MS, 10_000), log }) : null;
+  schedule?.start();
 
   let stopping = false;
   void (async () => {
@@ -129,6 +146,10 @@ async function main(): Promise<void> {
         child.kill("SIGKILL");
       }
     }
+    schedule?.stop();
+    workspaceSync?.stop();
+    // OpenClaw has stopped writing: the last snapshot of its state is consistent.
+    await stateSync?.flush(numberEnv(env.SOULPRINT_STATE_FLUSH_MS, 10_000)).catch(() => {});
     await Promise.allSettled([front.close(), shim?.close()]);
     log(`stopped in ${Date.now() - t0} ms`);
     process.exit(code);

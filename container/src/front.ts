@@ -20,6 +20,11 @@ export interface FrontOptions {
   telegram: { port: number; path: string; secret: string } | null;
   /** Channel ids whose failure alone keeps /health up (chat over /v1 still works). */
   channels: string[];
+  /**
+   * Called with the Worker's `X-SoulPrint-Workspace-Version` before a chat or Telegram request goes
+   * to OpenClaw, so a workspace that moved on is fetched first (issue 15).
+   */
+  beforeForward?: (workspaceVersion: string | undefined) => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -111,13 +116,19 @@ export async function startFront(options: FrontOptions): Promise<FrontServer> {
       const state = await readiness(options.gatewayPort, options.channels);
       return sendJson(res, state.ok ? 200 : 503, state);
     }
-    if (path === "/v1" || path.startsWith("/v1/")) return proxy(req, res, options.gatewayPort, `${path}${url.search}`, "gateway");
+    const version = req.headers["x-soulprint-workspace-version"];
+    const catchUp = () => options.beforeForward?.(typeof version === "string" ? version : undefined).catch(() => {});
+    if (path === "/v1" || path.startsWith("/v1/")) {
+      await catchUp();
+      return proxy(req, res, options.gatewayPort, `${path}${url.search}`, "gateway");
+    }
     if (path === "/telegram-webhook") {
       const tg = options.telegram;
       if (!tg) return sendJson(res, 404, { ok: false, description: "No Telegram bot is configured for this container." });
       if (req.method !== "POST") return sendJson(res, 405, { ok: false, description: "POST only" }, { allow: "POST" });
       const given = req.headers["x-telegram-bot-api-secret-token"];
       if (typeof given !== "string" || !secretsEqual(given, tg.secret)) return sendJson(res, 401, { ok: false, description: "Wrong or missing X-Telegram-Bot-Api-Secret-Token" });
+      await catchUp();
       return proxy(req, res, tg.port, tg.path, "telegram listener");
     }
     return sendJson(res, 404, { error: "not found" });

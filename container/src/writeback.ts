@@ -9,10 +9,16 @@
  * - Retried: network errors, 408, 429 and 5xx are retried with backoff (Retry-After honoured);
  *   other 4xx (a name or size the Worker refuses, a wrong token) are logged and not repeated until
  *   the file changes again.
+ * - Versioned: `If-Match` with the sha256 of the content the Worker last had (`If-None-Match: *`
+ *   for a file new to it). A 409 means the person changed the file meanwhile: the Worker kept the
+ *   agent's text as a version and the person's stays current; `onConflict` fetches it. A 409 or a
+ *   refusal (a file above the caps) is also written to `writeback-notes.md` in the workspace, which
+ *   the agent can read (its name is not a workspace name, so it is never sent).
  * - Watched with fs.watch plus a periodic scan, so a missed inotify event (rename over the file,
  *   an editor's temp file) is caught within `pollMs`.
  */
-import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FILE_NAME_PATTERN, MAX_FILE_BYTES } from "./workspace.ts";
 
@@ -31,7 +37,12 @@ export interface WriteBackOptions {
   maxAttempts?: number;
   fetcher?: typeof fetch;
   log?: (line: string) => void;
+  /** The Worker kept its own text of `name` (409): fetch it. */
+  onConflict?: (name: string) => void;
 }
+
+/** Where refusals are noted for the agent (not a workspace name: never written back). */
+export const NOTES_FILE = "writeback-notes.md";
 
 export interface WriteBackEvent {
   at: number;
@@ -59,7 +70,7 @@ export class WriteBack {
   private poller: ReturnType<typeof setInterval> | null = null;
   private readonly lastSeen = new Map<string, string>();
   private stopped = false;
-  private readonly o: Required<Omit<WriteBackOptions, "baseline" | "fetcher" | "log">> & { fetcher: typeof fetch; log: (line: string) => void };
+  private readonly o: Required<Omit<WriteBackOptions, "baseline" | "fetcher" | "log" | "onConflict">> & { fetcher: typeof fetch; log: (line: string) => void; onConflict: (name: string) => void };
 
   constructor(options: WriteBackOptions) {
     this.synced = new Map(options.baseline);
@@ -75,7 +86,21 @@ export class WriteBack {
       maxAttempts: options.maxAttempts ?? 8,
       fetcher: options.fetcher ?? ((input, init) => fetch(input, init)),
       log: options.log ?? (() => {}),
+      onConflict: options.onConflict ?? (() => {}),
     };
+  }
+
+  /** The Worker's content of `name` is on disk now (a workspace refresh wrote it): not to be sent. */
+  adopt(name: string, content: string | null): void {
+    if (content === null) this.synced.delete(name);
+    else this.synced.set(name, content);
+    if (content !== null) this.lastSeen.set(name, content);
+    const p = this.pending.get(name);
+    if (p && !p.inFlight && p.timer) {
+      clearTimeout(p.timer);
+      p.timer = null;
+    }
+    if (p) p.refused = null;
   }
 
   start(): void {
@@ -164,6 +189,7 @@ export class WriteBack {
     if (bytes > MAX_FILE_BYTES) {
       p.refused = content;
       this.o.log(`write-back: ${name} is ${bytes} bytes, above the Worker's ${MAX_FILE_BYTES}; not sent`);
+      this.note(name, 413, `A workspace file may be at most ${MAX_FILE_BYTES / 1024} KiB; this one is ${Math.ceil(bytes / 1024)} KiB. Shorten it.`);
       return;
     }
     p.inFlight = true;
@@ -177,6 +203,7 @@ export class WriteBack {
           authorization: `Bearer ${this.o.gatewayToken}`,
           "x-soulprint-user": this.o.userId,
           "content-type": "text/markdown; charset=utf-8",
+          ...this.precondition(name),
         },
         body: content,
         signal: AbortSignal.timeout(30_000),
@@ -185,7 +212,10 @@ export class WriteBack {
       const retryAfter = Number(response.headers.get("retry-after"));
       if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = Math.min(retryAfter * 1000, this.o.retryMaxMs);
       const text = await response.text().catch(() => "");
-      if (!response.ok && !RETRYABLE(response.status)) this.o.log(`write-back: ${name} refused with ${response.status}: ${text.slice(0, 200)}`);
+      if (!response.ok && !RETRYABLE(response.status)) {
+        this.o.log(`write-back: ${name} refused with ${response.status}: ${text.slice(0, 300)}`);
+        this.note(name, response.status, text);
+      }
     } catch (error) {
       this.o.log(`write-back: ${name} failed (${(error as Error).message})`);
     } finally {
@@ -205,6 +235,7 @@ export class WriteBack {
     }
     if (typeof status === "number" && !RETRYABLE(status)) {
       p.refused = content;
+      if (status === 409) this.o.onConflict(name);
       return;
     }
     if (this.stopped) return;
@@ -216,6 +247,29 @@ export class WriteBack {
     }
     const backoff = retryAfterMs ?? Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** (p.attempt - 1));
     this.schedule(name, p, backoff);
+  }
+
+  /** If-Match with the version the Worker last had (its ETag is the content's sha256). */
+  private precondition(name: string): Record<string, string> {
+    const synced = this.synced.get(name);
+    if (synced === undefined) return { "if-none-match": "*" };
+    return { "if-match": `"${createHash("sha256").update(synced, "utf8").digest("hex")}"` };
+  }
+
+  /** Tells the agent, in a file it can read, why a file of its did not reach the Worker. */
+  private note(name: string, status: number, body: string): void {
+    let message = body;
+    try {
+      message = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? body;
+    } catch {
+      // not JSON: the text as it came
+    }
+    const line = `- ${new Date().toISOString()} ${name} was not saved (${status}): ${message.slice(0, 400)}\n`;
+    try {
+      appendFileSync(join(this.o.dir, NOTES_FILE), line, "utf8");
+    } catch (error) {
+      this.o.log(`write-back: cannot write ${NOTES_FILE} (${(error as Error).message})`);
+    }
   }
 
   /**

@@ -38,6 +38,8 @@ import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway
 import { costUsd, recordUsage } from "../lib/usage.ts";
 import type { BotApiReply, ContainerBotCall } from "../lib/telegram/container-bot-api.ts";
 import { exportStoredData } from "../lib/account-export.ts";
+import { ContainerLife, type ScheduleView } from "../lib/container/container-life.ts";
+import type { StateMeta } from "../lib/container/container-state.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 /** How often the alarm looks at a queue that is still being worked through. */
@@ -57,6 +59,8 @@ export class UserActor extends DurableObject<Env> {
   readonly meter = new UpstreamMeter();
   readonly telegram: TelegramService;
   readonly gateway: ModelGateway;
+  /** Issue 15: the container's saved state, its schedule and the wakes. */
+  readonly life: ContainerLife;
   /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
   containerTuning: ContainerTuning;
   private bedrockClient: BedrockRuntimeClient | null = null;
@@ -150,6 +154,22 @@ export class UserActor extends DurableObject<Env> {
     });
     this.telegram.defineJobs();
     defineDeletionJob(this.deletionHost());
+    this.life = new ContainerLife({
+      sql: this.sql,
+      jobs: this.jobs,
+      history: this.history,
+      bucket: env.IMAGES,
+      fetch: this.meter.fetch("container"),
+      appUrl: () => this.fly.appUrl(),
+      flyReady: () => this.fly.state() === "ready",
+      routesToContainer: () => this.route() === "container",
+      dailyBudget: () => {
+        const profile = readProfile(this.sql);
+        return profile ? dailyBudget(profile.tier, this.config) : null;
+      },
+      waitUntil: (work) => this.ctx.waitUntil(work),
+    });
+    this.life.defineJobs();
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -169,7 +189,9 @@ export class UserActor extends DurableObject<Env> {
     } else {
       return Response.json({ error: { code: "unauthorized", message: "Sign in first." } }, { status: 401 });
     }
-    return this.sockets.accept(this.helloFrame());
+    const response = this.sockets.accept(this.helloFrame());
+    this.life.wakeInBackground("hello");
+    return response;
   }
 
   override async alarm(): Promise<void> {
@@ -321,9 +343,51 @@ export class UserActor extends DurableObject<Env> {
     return this.asContainer(grant, () => this.gateway.call(body, { beta }));
   }
 
-  /** The container's write-back of a file its agent changed (its gateway token verified by the Worker). */
-  async containerWrite(grant: GatewayGrant, name: string, content: string) {
-    return this.asContainer(grant, () => this.workspace.write(name, content, { source: "container" }));
+  /**
+   * The container's write-back of a file its agent changed (its gateway token verified by the
+   * Worker). `ifMatch`: the ETag the container last saw. When the file moved on meanwhile (the user
+   * edited it), the user's text stays current and the agent's is kept among the versions: 409.
+   */
+  async containerWrite(grant: GatewayGrant, name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string } = {}) {
+    return this.asContainer(grant, async () => {
+      try {
+        return await this.workspace.write(name, content, { ...preconditions, source: "container" });
+      } catch (error) {
+        if (!(error instanceof HttpError) || error.status !== 412) throw error;
+        const kept = await this.workspace.keepRefused(name, content);
+        const current = this.workspace.read(name)?.meta;
+        throw new HttpError(409, "write_conflict",
+          `${name} was changed by the person since this container last read it. Their text stays current (sha256 ${current?.sha256 ?? "none"}); yours is kept as version ${kept.version}. Read the workspace again and merge if it still matters.`);
+      }
+    });
+  }
+
+  /** Every workspace file with its content, and the version (ETag) the container compares. */
+  async containerWorkspace(grant: GatewayGrant) {
+    return this.asContainer(grant, async () => ({
+      etag: await this.workspace.digest(),
+      files: this.workspace.snapshot().map((f) => ({ ...f, version: this.workspace.read(f.name)?.meta.version ?? 0 })),
+    }));
+  }
+
+  /** Saves the container's state archive (OpenClaw's sessions, memory notes, cron) as a new version. */
+  async containerSaveState(grant: GatewayGrant, bytes: ArrayBuffer, ifMatch?: string): Promise<RpcResult<StateMeta>> {
+    return this.asContainer(grant, () => this.life.states.save(grant.userId, bytes, ifMatch));
+  }
+
+  /** The newest state archive, or null when there is none (a first boot). */
+  async containerLoadState(grant: GatewayGrant) {
+    return this.asContainer(grant, () => this.life.states.read());
+  }
+
+  /** The container's scheduled jobs changed: keep them and arm the wake before the earliest. */
+  async containerSchedule(grant: GatewayGrant, body: Record<string, unknown>): Promise<RpcResult<ScheduleView>> {
+    return this.asContainer(grant, () => this.life.replaceSchedule(body));
+  }
+
+  /** The user's view: the container's upcoming jobs (the status panel lists them). */
+  async scheduledJobs(who: Identity) {
+    return this.asUser(who, () => this.life.view());
   }
 
   /** A Bot API call from the container, made with the user's bot (API.md, "Telegram through the Worker"). */
@@ -361,6 +425,7 @@ export class UserActor extends DurableObject<Env> {
     return capture(async () => {
       if (readProfile(this.sql)?.userId !== userId) throw new HttpError(401, "unauthorized", "The secret token does not match this webhook.");
       await this.telegram.receiveUpdate(secret, update);
+      this.life.wakeInBackground("telegram");
       return null;
     });
   }
@@ -460,7 +525,8 @@ export class UserActor extends DurableObject<Env> {
       produce: async (reply) => {
         const [appUrl, gatewayToken] = [this.fly.appUrl(), await this.fly.gatewayToken()];
         if (!appUrl || !gatewayToken) return false;
-        const producer = new ContainerProducer({ appUrl, gatewayToken, userId: this.requireProfile().userId }, this.containerTuning, (reason) => this.openCircuit(reason), this.meter.fetch("container"));
+        const target = { appUrl, gatewayToken, userId: this.requireProfile().userId, workspaceVersion: await this.workspace.digest() };
+        const producer = new ContainerProducer(target, this.containerTuning, (reason) => this.openCircuit(reason), this.meter.fetch("container"));
         return producer.produce(reply);
       },
     };
@@ -473,8 +539,9 @@ export class UserActor extends DurableObject<Env> {
   async forwardTelegramToContainer(update: unknown, webhookSecret: string, beforeForward?: () => void): Promise<boolean> {
     const appUrl = this.fly.appUrl();
     if (this.route() !== "container" || !appUrl) return false;
+    const workspaceVersion = await this.workspace.digest();
     beforeForward?.();
-    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret }, update, this.containerTuning, this.meter.fetch("container"));
+    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion }, update, this.containerTuning, this.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;
   }

@@ -7,6 +7,7 @@
  */
 import { HttpError } from "./errors.ts";
 import { imageKey } from "./chat/tools.ts";
+import { statePrefix } from "./container/container-state.ts";
 import type { JobScheduler } from "./jobs.ts";
 
 export const ACCOUNT_DELETE_JOB = "account_delete";
@@ -65,6 +66,7 @@ export function defineDeletionJob(host: DeletionHost): void {
       }
       await host.releaseTelegram();
       await deleteImages(host.images, host.userId());
+      await deletePrefix(host.images, statePrefix(host.userId()));
       await host.wipeStorage();
       console.log(JSON.stringify({ event: "account_deleted" }));
     },
@@ -72,7 +74,11 @@ export function defineDeletionJob(host: DeletionHost): void {
 }
 
 async function deleteImages(images: R2Bucket, userId: string): Promise<void> {
-  const prefix = imageKey(userId, "").replace(/\.png$/, "");
+  await deletePrefix(images, imageKey(userId, "").replace(/\.png$/, ""));
+}
+
+/** Every R2 object under `prefix` (the bucket holds images and the container's saved state). */
+async function deletePrefix(images: R2Bucket, prefix: string): Promise<void> {
   for (;;) {
     const page = await images.list({ prefix, limit: 1000 });
     if (page.objects.length === 0) return;

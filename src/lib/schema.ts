@@ -14,6 +14,8 @@ import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
 import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
 import { CONTAINER_TELEGRAM_SCHEMA } from "./telegram/container-history.ts";
+import { SCHEDULE_SCHEMA } from "./container/container-schedule.ts";
+import { STATE_SCHEMA } from "./container/container-state.ts";
 
 export interface Migration {
   version: number;
@@ -31,6 +33,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 6, statements: [USAGE_BY_VIA_SCHEMA] },
   // The container's Telegram messages in history (issue 13).
   { version: 7, statements: CONTAINER_TELEGRAM_SCHEMA },
+  // (7 is another change's.) The container's scheduled jobs and its saved state's index (issue 15).
+  { version: 8, statements: [SCHEDULE_SCHEMA, STATE_SCHEMA] },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

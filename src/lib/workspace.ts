@@ -14,7 +14,7 @@ export const MAX_FILES = 32;
 export const MAX_TOTAL_BYTES = 512 * 1024;
 export { MAX_VERSIONS_PER_FILE } from "./file-versions.ts";
 
-export type ChangeSource = "user" | "tool" | "container" | "restore" | "starter";
+export type ChangeSource = "user" | "tool" | "container" | "restore" | "starter" | "conflict";
 
 export interface FileMeta {
   name: string;
@@ -36,6 +36,8 @@ export interface WorkspaceChange {
   sha256: string | null;
   version: number;
   source: ChangeSource;
+  /** The container's write lost a race with another edit: its text was kept as a version only. */
+  conflict?: boolean;
 }
 
 interface FileRow {
@@ -147,6 +149,22 @@ export class Workspace {
     this.recordVersion(name, version, content, size, sha256, at, options.source, false);
     if (options.notify !== false) this.onChange({ name, sha256, version, source: options.source });
     return { name, size, sha256, version, updatedAt: new Date(at).toISOString() };
+  }
+
+  /**
+   * Keeps text that lost a write race (the container wrote from an older version) among the file's
+   * versions, without making it current: nothing is lost, and the user decides (issue 15).
+   */
+  async keepRefused(name: string, content: string): Promise<FileVersion> {
+    validateFileName(name);
+    const size = byteLength(content);
+    if (size > MAX_FILE_BYTES) throw new HttpError(413, "file_too_large", `A workspace file may be at most ${MAX_FILE_BYTES / 1024} KiB; this one is ${Math.ceil(size / 1024)} KiB.`);
+    const sha256 = await sha256Hex(content);
+    const version = this.nextVersion(name);
+    const at = this.now();
+    this.recordVersion(name, version, content, size, sha256, at, "conflict", false);
+    this.onChange({ name, sha256, version, source: "conflict", conflict: true });
+    return { name, size, sha256, version, updatedAt: new Date(at).toISOString(), deleted: false, source: "conflict" };
   }
 
   /** Deletes a file, keeping its last content as a restorable version. */

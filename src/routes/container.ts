@@ -9,6 +9,7 @@ import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
 import { authenticateContainer } from "../lib/gateway-token.ts";
 import { pathParam } from "../lib/path.ts";
 import { allowedContainerMethod, assertSupportedBody, botApiErrorResponse, MAX_CONTAINER_BOT_BODY_BYTES } from "../lib/telegram/container-bot-api.ts";
+import { MAX_STATE_BYTES, STATE_CONTENT_TYPE, type StateMeta } from "../lib/container/container-state.ts";
 
 /** The user's container calling back: GATEWAY_TOKEN checked here, before any object wakes. */
 export function containerRoutes(router: AppRouter): void {
@@ -34,7 +35,53 @@ export function containerRoutes(router: AppRouter): void {
     const name = pathParam(request, "name");
     validateFileName(name);
     const content = await readText(request, MAX_FILE_BYTES);
-    return json(await unwrap(userActor(env, grant.userId).containerWrite(grant, name, content)));
+    // If-Match: the ETag the container last saw; a mismatch is a 409 that keeps both texts (issue 15).
+    const preconditions = { ifMatch: request.headers.get("if-match") ?? undefined, ifNoneMatch: request.headers.get("if-none-match") ?? undefined };
+    return json(await unwrap(userActor(env, grant.userId).containerWrite(grant, name, content, preconditions)));
+  });
+
+  // ---- issue 15: the container keeps its life -------------------------------------------------
+
+  /** The whole workspace, conditional: read at boot, on resume and when told the version moved on. */
+  router.get("/api/container/workspace", async (request, env) => {
+    const grant = await authenticateContainer(request, env);
+    const { etag, files } = await unwrap(userActor(env, grant.userId).containerWorkspace(grant));
+    const tag = `"${etag}"`;
+    const headers = { etag: tag, "cache-control": "no-store" };
+    if (matchesEtag(request.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers });
+    return json({ version: etag, files }, 200, headers);
+  });
+
+  /** OpenClaw's state directory as one archive (≤ MAX_STATE_BYTES), a new version each time. */
+  router.put("/api/container/state", async (request, env) => {
+    const grant = await authenticateContainer(request, env);
+    const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (type !== STATE_CONTENT_TYPE && type !== "application/octet-stream") {
+      throw new HttpError(415, "unsupported_media_type", `Send the state archive as ${STATE_CONTENT_TYPE}.`);
+    }
+    const bytes = await readBytes(request, MAX_STATE_BYTES);
+    const meta = (await unwrap(userActor(env, grant.userId).containerSaveState(grant, bytes.buffer as ArrayBuffer, request.headers.get("if-match") ?? undefined))) as StateMeta;
+    return json(meta, 200, { etag: `"${meta.sha256}"` });
+  });
+
+  /** The newest state archive; 404 when none was saved yet (a first boot starts empty). */
+  router.get("/api/container/state", async (request, env) => {
+    const grant = await authenticateContainer(request, env);
+    const found = await unwrap(userActor(env, grant.userId).containerLoadState(grant));
+    if (!found) throw new HttpError(404, "no_state", "No state was saved for this container yet.");
+    const headers = { etag: `"${found.meta.sha256}"`, "x-soulprint-state-version": String(found.meta.version), "cache-control": "no-store" };
+    if (matchesEtag(request.headers.get("if-none-match"), found.meta.sha256)) {
+      await found.body.cancel();
+      return new Response(null, { status: 304, headers });
+    }
+    return new Response(found.body, { headers: { ...headers, "content-type": STATE_CONTENT_TYPE, "content-length": String(found.meta.size) } });
+  });
+
+  /** The next due time of each of the container's scheduled jobs, sent whenever they change. */
+  router.put("/api/container/schedule", async (request, env) => {
+    const grant = await authenticateContainer(request, env);
+    const body = await readJsonObject(request);
+    return json(await unwrap(userActor(env, grant.userId).containerSchedule(grant, body)));
   });
 
   /**
@@ -55,5 +102,14 @@ export function containerRoutes(router: AppRouter): void {
       if (!(error instanceof HttpError)) console.error(JSON.stringify({ event: "container_telegram_failed", error: logSafe(error) }));
       return botApiErrorResponse(error);
     }
+  });
+}
+
+/** If-None-Match as HTTP has it: a list of (possibly weak) tags, or "*". */
+function matchesEtag(header: string | null, etag: string): boolean {
+  if (!header) return false;
+  return header.split(",").some((t) => {
+    const tag = t.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+    return tag === "*" || tag === etag;
   });
 }

@@ -33,6 +33,12 @@ export function meRoutes(router: AppRouter): void {
     return json(await unwrap(userActor(env, who.userId).deleteMe(who, body.confirm)), 202);
   });
 
+  // The container's upcoming scheduled jobs (issue 15), for the status panel.
+  router.get("/api/schedule", async (request, env) => {
+    const who = await authenticate(request, env);
+    return json(await unwrap(userActor(env, who.userId).scheduledJobs(who)));
+  });
+
   router.get("/api/usage", async (request, env) => {
     const who = await authenticate(request, env);
     const raw = new URL(request.url).searchParams.get("days") ?? "7";

@@ -19,6 +19,6 @@ export type ChatFrame =
   | { type: "error"; id?: string; messageId?: string; code: string; message: string }
   | { type: "history"; messages: HistoryMessage[]; hasMore: boolean }
   | { type: "fly"; state: string; step: string | null; detail?: string }
-  | { type: "workspace"; name: string; sha256: string | null; version: number };
+  | { type: "workspace"; name: string; sha256: string | null; version: number; conflict?: boolean };
 
 export type FrameListener = (frame: ChatFrame) => void;

@@ -207,6 +207,14 @@ export class ChatHistory {
     );
   }
 
+  /**
+   * A note from the service itself (a scheduled job skipped over budget): shown in history like a
+   * reply, but it answers no message (no reply_to), so the prompt builder never sends it to a model.
+   */
+  insertNote(id: string, text: string, at: number): void {
+    this.sql.run("INSERT INTO messages (id, role, text, at, channel, conversation, status) VALUES (?, 'assistant', ?, ?, 'web', ?, 'done')", id, text, at, this.conversation());
+  }
+
   /** Marks a queued reply as started. */
   startReply(replyId: string): void {
     this.sql.run("UPDATE messages SET status = 'streaming' WHERE role = 'assistant' AND id = ?", replyId);

@@ -15,6 +15,15 @@ export interface ContainerTarget {
   appUrl: string;
   gatewayToken: string;
   userId: string;
+  /** The workspace's version (its ETag); the container re-reads the workspace when it moved on. */
+  workspaceVersion?: string;
+}
+
+/** The header that tells the container which workspace version the Worker has (issue 15). */
+export const WORKSPACE_VERSION_HEADER = "x-soulprint-workspace-version";
+
+function versionHeader(version: string | undefined): Record<string, string> {
+  return version ? { [WORKSPACE_VERSION_HEADER]: version } : {};
 }
 
 export interface ContainerTuning {
@@ -118,7 +127,7 @@ export class ContainerProducer implements ReplyProducer {
       try {
         const response = await this.fetcher(`${this.target.appUrl}/v1/chat/completions`, {
           method: "POST",
-          headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream" },
+          headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream", ...versionHeader(this.target.workspaceVersion) },
           body: JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: reply.userText }] }),
           signal: AbortSignal.any([reply.signal, stop, wake.signal]),
         });
@@ -148,7 +157,7 @@ export class ContainerProducer implements ReplyProducer {
 
 /** Forwards a raw Telegram update to the container, which answers the chat itself. */
 export async function forwardTelegramUpdate(
-  target: { appUrl: string; webhookSecret: string },
+  target: { appUrl: string; webhookSecret: string; workspaceVersion?: string },
   update: unknown,
   tuning: ContainerTuning,
   fetcher: typeof fetch = fetch,
@@ -159,7 +168,7 @@ export async function forwardTelegramUpdate(
     try {
       const response = await fetcher(`${target.appUrl}/telegram-webhook`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": target.webhookSecret },
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": target.webhookSecret, ...versionHeader(target.workspaceVersion) },
         body: JSON.stringify(update),
         signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
       });

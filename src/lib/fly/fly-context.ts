@@ -14,7 +14,7 @@ import { createFlyClient, type FlyTuning } from "./fly-settings.ts";
 import { FlyStore, type FlyRecord } from "./fly-store.ts";
 import type { Machine, MachineConfig } from "./fly-types.ts";
 import { buildMachineConfig, configKey } from "./machine-config.ts";
-import { carriedFiles, desiredSecrets, secretsPayload, type SecretsDiff } from "./secrets.ts";
+import { desiredSecrets, secretsPayload, type SecretsDiff } from "./secrets.ts";
 
 /** What the user's object gives the Fly service. */
 export interface FlyHost {
@@ -128,8 +128,6 @@ export class FlyContext {
       port: c.containerPort,
       memoryMb: c.flyMachineMemoryMb,
       autostop: c.flyAutostop,
-      workspaceDir: c.containerWorkspaceDir,
-      fileNames: carriedFiles(this.host.workspace.snapshot()).map((f) => f.name),
       userId: this.host.userId(),
     });
   }

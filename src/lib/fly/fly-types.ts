@@ -67,6 +67,8 @@ export interface MachineConfig {
   guest: { cpu_kind: "shared" | "performance"; cpus: number; memory_mb: number };
   services: MachineService[];
   restart: { policy: "no" | "on-failure" | "always"; max_retries?: number };
+  /** How a stop ends the machine: the container saves its state after SIGTERM, before it exits. */
+  stop_config?: { signal?: string; timeout?: string };
   files?: MachineFile[];
   metadata?: Record<string, string>;
   auto_destroy?: boolean;

@@ -1,18 +1,16 @@
 /**
- * The machine config every agent machine gets, as pure functions of the configuration and the
- * workspace's file names, and the drift check the reconcile job uses.
+ * The machine config every agent machine gets, as a pure function of the configuration, and the
+ * drift check the reconcile job uses. It does not depend on the workspace (no `files` mounts): a
+ * new or deleted workspace file must not change the config, or it would reboot the machine; the
+ * container reads the files from the Worker and falls back to the `<STEM>_MD_B64` env (issue 15).
  */
 import type { AutostopMode, Machine, MachineConfig } from "./fly-types.ts";
-import { fileSecretName } from "./secrets.ts";
 
 export interface MachineConfigInput {
   image: string;
   port: number;
   memoryMb: number;
   autostop: AutostopMode;
-  workspaceDir: string;
-  /** Workspace file names (`SOUL.md`, ...): each is mounted from its `<STEM>_MD_B64` secret. */
-  fileNames: string[];
   userId: string;
 }
 
@@ -38,7 +36,6 @@ export function effectiveAutostop(mode: AutostopMode, memoryMb: number): Autosto
 
 export function buildMachineConfig(input: MachineConfigInput): MachineConfig {
   const memoryMb = roundMemory(input.memoryMb);
-  const dir = input.workspaceDir.replace(/\/+$/, "");
   return {
     image: input.image,
     guest: { cpu_kind: "shared", cpus: Math.max(1, Math.ceil(memoryMb / SHARED_MB_PER_CPU)), memory_mb: memoryMb },
@@ -65,7 +62,9 @@ export function buildMachineConfig(input: MachineConfigInput): MachineConfig {
       },
     ],
     restart: { policy: "on-failure", max_retries: 10 },
-    files: [...input.fileNames].sort().map((name) => ({ guest_path: `${dir}/${name}`, secret_name: fileSecretName(name) })),
+    // On SIGTERM the container sends pending files, stops OpenClaw, then saves OpenClaw's state
+    // (issue 15): up to ~20 s, more than Fly's default grace before it kills the machine.
+    stop_config: { signal: "SIGTERM", timeout: "30s" },
     metadata: { soulprint_user: input.userId, soulprint_role: "agent" },
   };
 }

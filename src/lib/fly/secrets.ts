@@ -16,7 +16,7 @@ export function isFileSecret(secretName: string): boolean {
 
 /**
  * A file's secret value: base64 of its UTF-8 bytes. `btoa(text)` would throw on emoji; base64 is
- * also what `config.files[].secret_name` requires to mount it as a file.
+ * also what the container's decoder expects.
  */
 export function fileSecretValue(content: string): string {
   return utf8ToBase64(content);
@@ -97,12 +97,14 @@ export function secretsPayload(diff: SecretsDiff): Record<string, string | null>
 }
 
 /**
- * True when a diff only carries files the container itself wrote back. The running machine has
- * them already, so the secrets are updated for future boots without rebooting it for them.
+ * True when a diff only carries workspace files (set or unset). The container reads the workspace
+ * from the Worker (`GET /api/container/workspace`) at boot, on resume and when told it moved on, so
+ * the secrets are only its cold-boot fallback: they are updated for later boots, and no machine is
+ * updated (rebooted, its suspend snapshot discarded) for them (issue 15).
  */
-export function isContainerEcho(diff: SecretsDiff, sources: Record<string, string>): boolean {
-  const names = Object.keys(diff.set);
-  return names.length > 0 && diff.unset.length === 0 && names.every((n) => isFileSecret(n) && sources[fileNameOf(n)] === "container");
+export function isWorkspaceOnly(diff: SecretsDiff): boolean {
+  const names = [...Object.keys(diff.set), ...diff.unset];
+  return names.length > 0 && names.every(isFileSecret);
 }
 
 function fileNameOf(secretName: string): string {

@@ -2,7 +2,8 @@
  * Keeping a ready app in step with the user's object, which is the source of truth.
  *
  * `sync` sends only the secrets whose value changed (deleted files unset, in the same release) and
- * updates only the machines that are behind on secrets version or config. Its decisions come from
+ * updates only the machines that are behind on config, or on secrets other than workspace files
+ * (those reach the container without a restart: issue 15). Its decisions come from
  * what we recorded sending, so an unchanged workspace costs no Fly call at all.
  *
  * `reconcile` looks at Fly (IPs, secret names, machines) and repairs drift that someone or something
@@ -13,7 +14,7 @@ import type { FlyContext } from "./fly-context.ts";
 import type { Machine } from "./fly-types.ts";
 import { configDrift, configKey, machineNames } from "./machine-config.ts";
 import { isLive, missingIps } from "./provisioner.ts";
-import { changedFileNames, diffSecrets, isContainerEcho, isEmptyDiff } from "./secrets.ts";
+import { changedFileNames, diffSecrets, isWorkspaceOnly, isEmptyDiff, isFileSecret } from "./secrets.ts";
 
 export interface SyncResult {
   changed: string[];
@@ -37,12 +38,7 @@ export class Syncer {
 
     const config = this.ctx.desiredConfig();
     const key = configKey(config);
-    if (isContainerEcho(diff, this.fileSources())) {
-      // The container wrote these files itself: no reboot for them; later boots read the new secrets.
-      for (const m of this.ctx.store.machines()) {
-        if (m.configKey === key && m.secretsVersion === before) this.ctx.store.markSecretsVersion(m.id, version);
-      }
-    }
+    if (isWorkspaceOnly(diff)) this.skipRebootFor(before, version, key);
     const behind = this.ctx.store.machines().filter((m) => m.secretsVersion !== version || m.configKey !== key);
     let machinesUpdated = 0;
     if (behind.length > 0) {
@@ -85,7 +81,9 @@ export class Syncer {
     const diff = diffSecrets(wanted.values, wanted.digests, sent);
     let version = this.ctx.store.read().secretsVersion;
     if (!isEmptyDiff(diff)) {
+      const before = version;
       version = await this.ctx.pushSecrets(app, diff, wanted, epoch);
+      if (isWorkspaceOnly(diff)) this.skipRebootFor(before, version, configKey(this.ctx.desiredConfig()));
       repaired.push("secrets");
     }
 
@@ -130,10 +128,14 @@ export class Syncer {
     return repaired;
   }
 
-  /** Who last wrote each workspace file (user, tool, container, ...), from the workspace's table. */
-  private fileSources(): Record<string, string> {
-    const rows = this.ctx.host.sql.all<{ name: string; source: string }>("SELECT name, source FROM files");
-    return Object.fromEntries(rows.map((r) => [r.name, r.source]));
+  /**
+   * Workspace files reach a running or suspended container through GET /api/container/workspace:
+   * no reboot for them (a reboot discards the suspend snapshot); later boots see the new secrets.
+   */
+  private skipRebootFor(before: number | null, version: number | null, key: string): void {
+    for (const m of this.ctx.store.machines()) {
+      if (m.configKey === key && m.secretsVersion === before) this.ctx.store.markSecretsVersion(m.id, version);
+    }
   }
 
   private async listLive(app: string): Promise<Machine[]> {
