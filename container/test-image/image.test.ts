@@ -5,13 +5,13 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createReadStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, cpSync, createReadStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import { createGzip } from "node:zlib";
-import { IMAGE, IMAGE_DIR, podman, podmanOk } from "./helpers/podman.ts";
+import { CONTAINER_DIR, IMAGE, IMAGE_DIR, podman, podmanOk } from "./helpers/podman.ts";
 
 const figures: string[] = [];
 const scratch = mkdtempSync(join(tmpdir(), "soulprint-image-"));
@@ -99,6 +99,32 @@ describe("the image at rest", { timeout: 600_000 }, () => {
       assert.ok(gzipped > 0 && gzipped < statSync(archive).size);
     } finally {
       await podman(["rmi", ref]);
+    }
+  });
+
+  it("rebuilds a change under src/ without reinstalling OpenClaw (the npm ci layer comes from the cache)", () => {
+    const context = join(scratch, "context");
+    for (const entry of ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "src", ".image-cache/node"]) {
+      cpSync(join(CONTAINER_DIR, entry), join(context, entry), { recursive: true });
+    }
+    appendFileSync(join(context, "src", "entrypoint.ts"), "\n// a code change\n");
+    const tag = `localhost/soulprint-agent:cache-test-${process.pid}`;
+    try {
+      const run = spawnSync("bash", [resolve(IMAGE_DIR, "build.sh")], {
+        env: { ...process.env, SOULPRINT_IMAGE_CONTEXT: context, SOULPRINT_IMAGE: tag }, encoding: "utf8", timeout: 600_000,
+      });
+      assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+      // Buildah prints each step, then "--> Using cache <id>" when it reuses that step's layer.
+      const steps = run.stdout.split(/^STEP \d+\/\d+: /m).slice(1);
+      const cached = (pattern: RegExp) => {
+        const step = steps.find((x) => pattern.test(x.split("\n")[0] ?? ""));
+        assert.ok(step, `no step matches ${pattern}`);
+        return /^--> Using cache /m.test(step);
+      };
+      assert.equal(cached(/npm ci --omit=dev/), true, "npm ci ran again for a change under src/");
+      assert.equal(cached(/^COPY src /), false, "the changed sources were copied");
+    } finally {
+      spawnSync("podman", ["rmi", "--force", tag], { env: { ...process.env, CONTAINERS_CONF: resolve(IMAGE_DIR, "containers.conf") }, stdio: "ignore" });
     }
   });
 });

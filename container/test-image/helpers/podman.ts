@@ -5,7 +5,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 
-export const IMAGE_DIR = resolve(import.meta.dirname, "..", "..", "image");
+export const CONTAINER_DIR = resolve(import.meta.dirname, "..", "..");
+export const IMAGE_DIR = resolve(CONTAINER_DIR, "image");
 export const IMAGE = process.env.SOULPRINT_IMAGE ?? "localhost/soulprint-agent:dev";
 /** Every container a run starts carries its run's label: image/test.sh removes them all when it ends. */
 export const TEST_LABEL = `soulprint.test.run=${process.env.SOULPRINT_TEST_RUN ?? `pid-${process.pid}`}`;
