@@ -16,10 +16,12 @@ OPENCLAW_VERSION="$(pkg_field dependencies.openclaw)"
 # npm for the debootstrap base (the official node image brings its own).
 NPM_VERSION="${SOULPRINT_NPM_VERSION:-11.21.2}"
 
-# Immutable tag for the registry: OpenClaw's version + this commit (a dirty tree is marked).
+# Immutable tag for the registry: OpenClaw's version + the last commit that changed container/ (a
+# commit elsewhere does not move users to a new tag); a dirty container/ is marked.
 image_version() {
   local sha
-  sha="$(git -C "$CONTAINER_DIR" rev-parse --short=10 HEAD 2>/dev/null || echo nogit)"
+  sha="$(git -C "$CONTAINER_DIR" log -1 --format=%h --abbrev=10 -- . 2>/dev/null || true)"
+  sha="${sha:-nogit}"
   if [ -n "$(git -C "$CONTAINER_DIR" status --porcelain -- . 2>/dev/null)" ]; then sha="$sha-dirty"; fi
   echo "$OPENCLAW_VERSION-$sha"
 }
