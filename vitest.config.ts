@@ -4,6 +4,9 @@ import { TEST_SECRETS } from "./test/test-secrets.ts";
 
 export { TEST_SECRETS };
 
+/** The agent image the Fly tests provision with (never pulled: the Fly stand-in only records it). */
+export const TEST_IMAGE = "registry.fly.io/soulprint-agent-test:0.0.0-test";
+
 export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
@@ -16,6 +19,8 @@ export default defineConfig({
           FLY_API_BASE: inject<string>("flyUrl"),
           FLY_APP_URL: inject<string>("flyAppUrlTemplate"),
           PUBLIC_URL: "http://soulprint.test",
+          // wrangler.toml names no image (an operator sets the one they pushed); a test-only name.
+          CLAWDBOT_IMAGE: TEST_IMAGE,
           ALLOW_EMAIL_AUTH: "false",
           FREE_DAILY_TOKENS: "200000",
           FLY_TUNING: JSON.stringify({ requestTimeoutMs: 400, retryBaseMs: 5, jobBackoffBaseMs: 10, jobBackoffCapMs: 80, syncDebounceMs: 20, statusCacheMs: 0, waitPollSeconds: 1, healthTimeoutMs: 2000 }),

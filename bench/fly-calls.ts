@@ -34,6 +34,7 @@ const env: Record<string, string> = {
   FLY_API_BASE: standin.url,
   FLY_APP_URL: standin.appUrlTemplate,
   FLY_API_TOKEN: "bench-token",
+  CLAWDBOT_IMAGE: "localhost/soulprint-agent:dev",
   ENCRYPTION_KEY: "bench-encryption-key",
   AWS_ACCESS_KEY_ID: "AKIDBENCH",
   AWS_SECRET_ACCESS_KEY: "bench-secret",

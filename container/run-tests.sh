@@ -21,4 +21,10 @@ if [ -n "$scripted" ]; then
   npm rebuild $scripted --no-audit --no-fund
 fi
 
-npm test
+# Both suites run even when the first fails, so one run shows every failure; either fails the script.
+status=0
+npm test || status=$?
+
+# The built image under test (podman): skipped with a notice where Podman cannot run, except in CI.
+bash image/test.sh || status=$?
+exit "$status"

@@ -49,6 +49,8 @@ if (!vars.FLY_API_TOKEN) {
   if (fly) {
     overrides.FLY_API_BASE = fly.url;
     overrides.FLY_API_TOKEN = "local-fly-token";
+    // The stand-in only records the image (wrangler.toml names none): the one `npm run image` builds.
+    if (!vars.CLAWDBOT_IMAGE) overrides.CLAWDBOT_IMAGE = "localhost/soulprint-agent:dev";
     if (fly.appUrlTemplate) overrides.FLY_APP_URL = fly.appUrlTemplate;
     console.log(`Fly stand-in       ${fly.url}`);
   }

@@ -74,6 +74,8 @@ export async function startLocalStack(options: { vars?: Record<string, string>; 
     FLY_API_BASE: fly.url,
     FLY_APP_URL: fly.appUrlTemplate ?? "",
     FLY_API_TOKEN: flyToken,
+    // The Fly stand-in only records the image; this is the name `npm run image` builds.
+    CLAWDBOT_IMAGE: "localhost/soulprint-agent:dev",
     ALLOW_EMAIL_AUTH: "true",
     PUBLIC_URL: base,
     ...options.vars,

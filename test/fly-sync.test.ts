@@ -1,7 +1,7 @@
 /** Keeping a ready app in step with the workspace: sync, the debounced job, and reconcile. */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, apiJson, errorCode } from "./helpers.ts";
-import { env } from "cloudflare:workers";
 import { callSeq, callsSince, control, decodeB64, driveUntil, FLY_URL, flyUser, inspectApp, sleep, status, withFly, type FlyUser } from "./fly-helpers.ts";
 import { botToken, claim } from "./telegram-helpers.ts";
 import { TEST_SECRETS } from "./test-secrets.ts";
@@ -135,7 +135,7 @@ describe("reconcile", () => {
     expect(repaired).toEqual(expect.arrayContaining(["ip:shared_v4", "ip:v6", "secrets"]));
     expect(repaired.some((r) => r.startsWith("machine:agent-1:") && r.includes("image"))).toBe(true);
     const app = (await inspectApp(user.app))!;
-    expect(app.machines[0]!.config.image).toBe("ghcr.io/clawdbot/clawdbot:latest");
+    expect(app.machines[0]!.config.image).toBe(env.CLAWDBOT_IMAGE);
     expect(app.secrets.SOUL_MD_B64).toBeDefined();
     expect(app.ips.map((i) => i.type).sort()).toEqual(["shared_v4", "v6"]);
     expect(app.machines[0]!.minSecretsVersion).toBe(app.secretsVersion);

@@ -1,9 +1,12 @@
 /**
- * Build-time check of the image (the Dockerfile's last step): generates the production (Bedrock)
- * configuration with placeholder secrets and asks the installed OpenClaw to validate it against its
- * schema and its installed plugins. Fails when the config is invalid or when any plugin it needs,
- * above all `amazon-bedrock`, is not installed: an image that would answer every chat with
- * "unknown provider" must not be pushed.
+ * Build-time check of the image (the Dockerfile's last step): generates the configuration the image
+ * serves with placeholder secrets and asks the installed OpenClaw to validate it against its schema
+ * and its installed plugins. Fails when the config is invalid or when any plugin it needs is not
+ * installed: an image that would answer every chat with "unknown provider" must not be pushed.
+ *
+ * The image serves the OpenAI-compatible model path (IMAGE_CHECK_ENV): the Bedrock provider plugin
+ * cannot be had from the registries this project builds with, and issue 13 replaces the Bedrock
+ * path with the Worker's model gateway. The Bedrock variant (PLACEHOLDER_ENV) fails this check.
  *
  * Run: `node src/check-image.ts` (exit 0: fine; 1: a problem, printed).
  */
@@ -32,6 +35,13 @@ export const PLACEHOLDER_ENV: Record<string, string> = {
   TELEGRAM_WEBHOOK_SECRET: "check-image-webhook-secret",
   SOULPRINT_USER_ID: "check-image",
   SOULPRINT_CALLBACK_URL: "https://example.invalid",
+};
+
+/** What the image is checked with: the model path it can serve without extra plugins. */
+export const IMAGE_CHECK_ENV: Record<string, string> = {
+  ...PLACEHOLDER_ENV,
+  SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1",
+  SOULPRINT_MODEL_ID: "check-image-model",
 };
 
 export function checkImage(options: { stateDir: string; entry: string; node?: string; extraEnv?: Record<string, string> }): CheckResult {
@@ -71,9 +81,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const result = checkImage({
     stateDir: resolve(process.env.OPENCLAW_STATE_DIR ?? join(home, ".openclaw")),
     entry: resolve(process.env.OPENCLAW_ENTRY ?? join(here, "..", "node_modules", "openclaw", "openclaw.mjs")),
+    extraEnv: IMAGE_CHECK_ENV,
   });
   if (result.ok) {
-    console.log("check-image: the Bedrock configuration is valid and every plugin it needs is installed");
+    console.log("check-image: the configuration is valid and every plugin it needs is installed");
   } else {
     for (const p of result.problems) console.error(`check-image: ${p}`);
     process.exit(1);

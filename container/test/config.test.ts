@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { ContractError, readContract, readInternalPorts } from "../src/contract.ts";
 import { buildOpenClawConfig, openClawEnv } from "../src/openclaw-config.ts";
 import { collectWorkspaceFiles, fileNameOfSecret, secretNameOfFile, seedWorkspace } from "../src/workspace.ts";
-import { checkImage, PLACEHOLDER_ENV } from "../src/check-image.ts";
+import { checkImage, IMAGE_CHECK_ENV, PLACEHOLDER_ENV } from "../src/check-image.ts";
 
 const OPENCLAW = resolve(import.meta.dirname, "..", "node_modules", "openclaw", "openclaw.mjs");
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
@@ -174,20 +174,24 @@ test("OpenClaw's own validator accepts both generated configurations", { skip: !
   const openai = readContract({ ...WORKER_ENV, SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1", SOULPRINT_MODEL_ID: "m" });
   const a = validate(buildOpenClawConfig(openai, readInternalPorts({}), paths), WORKER_ENV);
   assert.deepEqual(a, { ...a, valid: true, warnings: [] });
-  // Bedrock: valid; offline the provider plugin is not installed (the image installs it at build time).
+  // Bedrock: valid, but its provider plugin is not installed (nor in the image: see check-image.ts).
   const b = validate(buildOpenClawConfig(readContract(WORKER_ENV), readInternalPorts({}), paths), WORKER_ENV);
   assert.equal(b.valid, true);
   assert.deepEqual(b.warnings.map((w) => w.path), ["plugins.entries.amazon-bedrock"]);
   assert.match(b.warnings[0]!.message, /plugin not installed: amazon-bedrock.*@openclaw\/amazon-bedrock-provider/);
 });
 
-test("the image check fails when the Bedrock plugin is missing (as it is here, offline)", { skip: !existsSync(OPENCLAW) && "openclaw is not installed" }, () => {
+test("the image check passes for the model path the image serves, and fails for Bedrock without its plugin", { skip: !existsSync(OPENCLAW) && "openclaw is not installed" }, () => {
   const state = mkdtempSync(join(tmpdir(), "check-state-"));
   try {
-    const result = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { HOME: state } });
-    assert.equal(result.ok, false);
-    assert.deepEqual(result.problems.length, 1, result.problems.join("\n"));
-    assert.match(result.problems[0]!, /amazon-bedrock/);
+    const served = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { ...IMAGE_CHECK_ENV, HOME: state } });
+    assert.deepEqual(served.problems, []);
+    assert.equal(served.ok, true);
+    assert.equal(readContract(IMAGE_CHECK_ENV).model.kind, "openai-compatible");
+    const bedrock = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { HOME: state } });
+    assert.equal(bedrock.ok, false);
+    assert.deepEqual(bedrock.problems.length, 1, bedrock.problems.join("\n"));
+    assert.match(bedrock.problems[0]!, /amazon-bedrock/);
     assert.ok(readContract(PLACEHOLDER_ENV).model.kind === "bedrock");
   } finally {
     rmSync(state, { recursive: true, force: true });

@@ -24,7 +24,8 @@ export interface Config {
   flyRegion: string;
   flyAppPrefix: string;
   flyAppUrlTemplate: string;
-  containerImage: string;
+  /** The agent image (`npm run image:push` prints it); undefined until an operator sets it. */
+  containerImage: string | undefined;
   containerPort: number;
   containerWorkspaceDir: string;
   flyMachineMemoryMb: number;
@@ -63,7 +64,8 @@ export function loadConfig(env: Env): Config {
     flyRegion: str(env.FLY_REGION, "iad"),
     flyAppPrefix: str(env.FLY_APP_PREFIX, "sp-"),
     flyAppUrlTemplate: str(env.FLY_APP_URL, "https://{app}.fly.dev"),
-    containerImage: str(env.CLAWDBOT_IMAGE, "ghcr.io/clawdbot/clawdbot:latest"),
+    // No default: any image named here runs with the user's gateway token and workspace.
+    containerImage: optional(env.CLAWDBOT_IMAGE),
     containerPort: num(env.CONTAINER_PORT, 8080),
     containerWorkspaceDir: str(env.CONTAINER_WORKSPACE_DIR, "/workspace"),
     flyMachineMemoryMb: num(env.FLY_MACHINE_MEMORY_MB, 2048),
@@ -116,6 +118,7 @@ export function missingSecrets(env: Env): string[] {
   const hasKeys = optional(env.AWS_ACCESS_KEY_ID) && optional(env.AWS_SECRET_ACCESS_KEY);
   if (!hasKeys && !optional(env.AWS_BEARER_TOKEN_BEDROCK)) missing.push("AWS_ACCESS_KEY_ID+AWS_SECRET_ACCESS_KEY or AWS_BEARER_TOKEN_BEDROCK");
   if (!optional(env.FLY_API_TOKEN)) missing.push("FLY_API_TOKEN");
+  if (!optional(env.CLAWDBOT_IMAGE)) missing.push("CLAWDBOT_IMAGE");
   return missing;
 }
 
@@ -124,6 +127,15 @@ export function requireSecret(env: Env, name: "AUTH_SECRET" | "USER_ID_SALT" | "
   const value = optional(env[name]);
   if (!value) throw new HttpError(503, "not_configured", `The server is missing the secret ${name}. An operator must set it with \`wrangler secret put ${name}\`.`);
   return value;
+}
+
+/** The agent image provisioning needs: fails at the edge (503, naming it) while CLAWDBOT_IMAGE is unset. */
+export function requireContainerImage(env: Env): string {
+  const image = optional(env.CLAWDBOT_IMAGE);
+  if (!image) {
+    throw new HttpError(503, "not_configured", "The server has no agent image: an operator must build and push it (npm run image, npm run image:push) and set CLAWDBOT_IMAGE in wrangler.toml.");
+  }
+  return image;
 }
 
 function optional(value: string | undefined): string | undefined {

@@ -6,7 +6,7 @@
 import type { JobScheduler } from "../jobs.ts";
 import type { Sql } from "../sql.ts";
 import type { Workspace } from "../workspace.ts";
-import { loadConfig, requireSecret, type Config } from "../config.ts";
+import { loadConfig, requireContainerImage, requireSecret, type Config } from "../config.ts";
 import { decryptSecret, encryptSecret, sha256Hex } from "../crypto.ts";
 import { mintGatewayToken } from "../gateway-token.ts";
 import type { FlyClient } from "./fly-client.ts";
@@ -124,7 +124,8 @@ export class FlyContext {
   desiredConfig(): MachineConfig {
     const c = this.config;
     return buildMachineConfig({
-      image: c.containerImage,
+      // A job that runs after the operator unset it fails naming the setting, never a guessed image.
+      image: requireContainerImage(this.host.env),
       port: c.containerPort,
       memoryMb: c.flyMachineMemoryMb,
       autostop: c.flyAutostop,

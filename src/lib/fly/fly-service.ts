@@ -4,7 +4,7 @@
  * from the alarm or from a request, so a sync never races a delete.
  */
 import { HttpError, logSafe, UnreachableError, UpstreamError } from "../errors.ts";
-import { requireSecret } from "../config.ts";
+import { requireContainerImage, requireSecret } from "../config.ts";
 import { timingSafeEqualStr } from "../crypto.ts";
 import { FlyContext, StaleRunError, type FlyHost } from "./fly-context.ts";
 import { FLY_JOBS, FlyJobs } from "./fly-jobs.ts";
@@ -132,6 +132,7 @@ export class FlyService {
       throw new HttpError(403, "paid_tier_required", "Your own agent container is part of the paid tier. Upgrade to provision it.");
     }
     requireSecret(this.host.env, "FLY_API_TOKEN");
+    requireContainerImage(this.host.env);
     const key = requireSecret(this.host.env, "ENCRYPTION_KEY");
     const record = this.ctx.store.read();
     if (record.state === "deleting") {
