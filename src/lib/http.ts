@@ -12,9 +12,19 @@ export function json(data: unknown, status = 200, headers: Record<string, string
  * (a lying or absent Content-Length is caught while streaming).
  */
 export async function readText(request: Request, maxBytes: number): Promise<string> {
+  const bytes = await readBytes(request, maxBytes);
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "invalid_encoding", "The body must be UTF-8 text.");
+  }
+}
+
+/** Reads a body as bytes, refusing more than `maxBytes` (with `tooBig`, or 413 `body_too_large`) while streaming. */
+export async function readBytes(request: Request, maxBytes: number, tooBig: () => Error = () => tooLarge(maxBytes)): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) return "";
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooBig();
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -24,7 +34,7 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel();
-      throw tooLarge(maxBytes);
+      throw tooBig();
     }
     chunks.push(value);
   }
@@ -34,11 +44,7 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new HttpError(400, "invalid_encoding", "The body must be UTF-8 text.");
-  }
+  return bytes;
 }
 
 /** Reads a JSON object body: 415 for another content type, 400 for malformed JSON or a non-object. */
