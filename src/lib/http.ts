@@ -21,7 +21,7 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
 }
 
 /** Reads a body as bytes, refusing more than `maxBytes` (with `tooBig`, or 413 `body_too_large`) while streaming. */
-export async function readBytes(request: Request, maxBytes: number, tooBig: () => Error = () => tooLarge(maxBytes)): Promise<Uint8Array> {
+export async function readBytes(request: Pick<Request, "headers" | "body">, maxBytes: number, tooBig: () => Error = () => tooLarge(maxBytes)): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooBig();
   if (!request.body) return new Uint8Array(0);

@@ -12,7 +12,7 @@ import { USAGE_BY_VIA_SCHEMA, USAGE_SCHEMA } from "./usage.ts";
 import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
-import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
+import { TELEGRAM_SCHEMA, TELEGRAM_STREAM_SCHEMA } from "./telegram/telegram-schema.ts";
 
 export interface Migration {
   version: number;
@@ -28,6 +28,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 5, statements: ["ALTER TABLE fly_app ADD COLUMN gateway_epoch INTEGER NOT NULL DEFAULT 0"] },
   // Usage per route, so the container's model calls show as `via: "container"` (issue 13).
   { version: 6, statements: [USAGE_BY_VIA_SCHEMA] },
+  // Telegram replies stream by editing a message where drafts are refused (issue 18).
+  { version: 9, statements: TELEGRAM_STREAM_SCHEMA },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */
