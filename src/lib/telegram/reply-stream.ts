@@ -68,6 +68,8 @@ export class TelegramReplyStream {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private nextAt = 0;
   private firstTextAt: number | null = null;
+  /** The last call failed in a way the next call may fix (429, markup, drafts refused). */
+  private retry = false;
   private stats: StreamStats;
   private readonly interval: number;
   private readonly now: () => number;
@@ -110,9 +112,14 @@ export class TelegramReplyStream {
       }, wait);
       return;
     }
+    const attempted = this.text;
     const flight = this.flush().finally(() => {
       this.inFlight = null;
-      this.schedule();
+      // Again only for text written meanwhile, or after a refusal that asked for another try.
+      if (this.text !== attempted || this.retry) {
+        this.retry = false;
+        this.schedule();
+      }
     });
     this.inFlight = flight;
   }
@@ -157,19 +164,21 @@ export class TelegramReplyStream {
       // Honour Telegram's wait; the next call carries everything written meanwhile.
       this.stats.rateLimited++;
       this.nextAt = Math.max(this.nextAt, this.now() + wait);
+      this.retry = true;
       return;
     }
-    if (!(error instanceof GrammyError)) return; // a network hiccup: the next tick tries again
+    // A network hiccup: the next piece of text tries again.
+    if (!(error instanceof GrammyError)) return;
     if (error.error_code === 400 && isEntityParseError(error.description)) {
       this.html = false;
-      this.nextAt = this.now();
+      this.retry = true;
       return;
     }
     if (error.error_code === 400 && /not modified/i.test(error.description)) return;
     if (this.mode === "draft") {
       // This bot or chat cannot take drafts (an older Bot API, not a private chat): edit a message instead.
       this.mode = "edit";
-      this.nextAt = this.now();
+      this.retry = true;
       this.options.onDraftsRefused?.();
       console.warn(JSON.stringify({ event: "telegram_drafts_refused", code: error.error_code }));
       return;
