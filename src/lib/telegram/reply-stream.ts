@@ -140,7 +140,6 @@ export class TelegramReplyStream {
     const shown = this.preview();
     if (shown === null || shown === this.shown) return;
     const body = this.html ? markdownToTelegramHtml(shown) : shown;
-    this.nextAt = this.now() + this.interval;
     this.stats.calls++;
     try {
       if (this.mode === "draft") await this.transport.draft(this.options.chatId, this.options.draftId, body, this.html);
@@ -156,6 +155,8 @@ export class TelegramReplyStream {
     } catch (error) {
       this.onError(error);
     }
+    // Counted from when Telegram answered, so two calls never reach it closer than the interval.
+    this.nextAt = Math.max(this.nextAt, this.now() + this.interval);
   }
 
   private onError(error: unknown): void {
