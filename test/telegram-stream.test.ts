@@ -119,6 +119,25 @@ describe("a Telegram reply streamed as it is written", () => {
   }, 90_000);
 });
 
+describe("figures", () => {
+  it("a 1,000-character reply written over ~5 s (Opus pace) costs a handful of Bot API calls", async () => {
+    const { user, token, chatId } = await owner();
+    const { key, tag } = scenario();
+    const text = prose(160).slice(0, 1_000);
+    await script(key, [{ text, pieces: 25, delayMs: 200 }]);
+    const before = (await calls(token, undefined, chatId)).at(-1)!.seq;
+    await say(token, { text: `a long one ${tag}`, chatId });
+    await waitForTexts(user, token, chatId, 2, 30_000);
+    const made = (await calls(token, undefined, chatId)).filter((c) => c.seq > before);
+    const byMethod: Record<string, number> = {};
+    for (const c of made) byMethod[c.method] = (byMethod[c.method] ?? 0) + 1;
+    console.log(JSON.stringify({ figure: "bot_api_calls_per_1000_char_reply", total: made.length, byMethod }));
+    expect(byMethod.sendMessage).toBe(1);
+    // At most one preview a second plus the first, whatever the load: far from one call per piece.
+    expect(byMethod.sendMessageDraft ?? 0).toBeLessThan(25);
+  }, 60_000);
+});
+
 /** Runs the object's jobs until its Telegram inbox is empty. */
 function drained(user: TestUser): Promise<true> {
   return waitFor(async () => {

@@ -153,39 +153,41 @@ export class TelegramReplyStream {
         this.options.onVisible?.();
       }
     } catch (error) {
-      this.onError(error);
+      // Another mode or plain text may go at once: Telegram accepted nothing from the last call.
+      if (this.onError(error) === "at_once") return;
     }
     // Counted from when Telegram answered, so two calls never reach it closer than the interval.
     this.nextAt = Math.max(this.nextAt, this.now() + this.interval);
   }
 
-  private onError(error: unknown): void {
+  private onError(error: unknown): "at_once" | "later" {
     const wait = retryAfterMs(error);
     if (wait !== null) {
       // Honour Telegram's wait; the next call carries everything written meanwhile.
       this.stats.rateLimited++;
       this.nextAt = Math.max(this.nextAt, this.now() + wait);
       this.retry = true;
-      return;
+      return "later";
     }
     // A network hiccup: the next piece of text tries again.
-    if (!(error instanceof GrammyError)) return;
+    if (!(error instanceof GrammyError)) return "later";
     if (error.error_code === 400 && isEntityParseError(error.description)) {
       this.html = false;
       this.retry = true;
-      return;
+      return "at_once";
     }
-    if (error.error_code === 400 && /not modified/i.test(error.description)) return;
+    if (error.error_code === 400 && /not modified/i.test(error.description)) return "later";
     if (this.mode === "draft") {
       // This bot or chat cannot take drafts (an older Bot API, not a private chat): edit a message instead.
       this.mode = "edit";
       this.retry = true;
       this.options.onDraftsRefused?.();
       console.warn(JSON.stringify({ event: "telegram_drafts_refused", code: error.error_code }));
-      return;
+      return "at_once";
     }
     // Edits refused for good (message deleted, chat gone): previews stop; the final reply still goes out.
     this.stopped = true;
+    return "later";
   }
 }
 
