@@ -23,6 +23,7 @@
  *
  * Run: `npx node dev/telegram-standin.ts --port 9102`
  * Chat as a user: `npx node dev/telegram-standin.ts say --token T --text "hi" [--port 9102] [--chat 42]`
+ *   (or `--photo picture.jpg [--text caption]`: a photo message; replies print as they stream, drafts included)
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { flags, isMain, isObject, readBody, runMain, sendJson, serve, sleep, type StandinHandle, type StartOptions } from "./standin-util.ts";
@@ -591,11 +592,13 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
 /** `say`: deliver one user message through a running stand-in and print the bot's replies. */
 async function say(argv: string[]): Promise<void> {
   const f = flags(argv);
-  const token = f.get("token"), text = f.get("text");
-  if (!token || text === undefined) throw new Error('usage: telegram-standin.ts say --token T --text "hi" [--port 9102] [--chat 42]');
+  const token = f.get("token"), text = f.get("text"), photoPath = f.get("photo");
+  if (!token || (text === undefined && photoPath === undefined)) throw new Error('usage: telegram-standin.ts say --token T (--text "hi" | --photo file.jpg [--text caption]) [--port 9102] [--chat 42]');
+  const photo = photoPath === undefined ? undefined : (await import("node:fs/promises")).readFile(photoPath).then((b) => b.toString("base64"));
   const base = `http://${f.get("host") ?? "127.0.0.1"}:${f.get("port") ?? "9102"}`;
   const chatId = f.get("chat") ? Number(f.get("chat")) : undefined;
-  const r = await fetch(`${base}/__control/deliver`, { method: "POST", body: JSON.stringify({ token, text, chatId }) });
+  const body = photo ? { token, photo: await photo, caption: text, chatId } : { token, text, chatId };
+  const r = await fetch(`${base}/__control/deliver`, { method: "POST", body: JSON.stringify(body) });
   const d = (await r.json()) as Obj;
   if (!r.ok) throw new Error(`deliver failed: ${JSON.stringify(d)}`);
   console.log(`→ update ${d.updateId} delivered, webhook answered ${d.status}${d.error ? ` (${d.error})` : ""}`);
