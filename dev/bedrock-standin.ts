@@ -132,7 +132,11 @@ function lastUserSaid(body: Obj): string {
   const last = [...msgs].reverse().find((m) => m.role === "user");
   const blocks = (last?.content ?? []) as Obj[];
   const text = blocks.filter((b) => typeof b.text === "string").map((b) => b.text as string).join(" ").replace(MARKER, "").trim();
-  if (text) return `You said: ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
+  // Images are described by count and format, so a test (or a person in `npm run dev`) sees they arrived.
+  const images = blocks.filter((b) => isObject(b.image)).map((b) => String((b.image as Obj).format));
+  const seen = images.length ? `I see ${images.length} image${images.length === 1 ? "" : "s"} (${[...new Set(images)].join(", ")}). ` : "";
+  if (text) return `${seen}You said: ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
+  if (seen) return seen.trim();
   if (blocks.some((b) => "toolResult" in b)) return "Thanks, I got the tool result.";
   return "Hello!";
 }

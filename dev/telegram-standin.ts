@@ -11,7 +11,11 @@
  *                               → {status, body, ms, error?, skipped?, updateId, update, callsSeq}
  *   POST /__control/deliver-raw {token, update}        sends exactly `update` (duplicates, out of order)
  *   ... either with dryRun: true → {updateId, update, url, headers, callsSeq}: built, not sent (for SELF.fetch)
+ *   ... with photo: base64 (and caption?) the update carries a photo (two sizes; getFile and /file/ serve its bytes)
  *   POST /__control/fail        {token?, method ("*" = any), times=1, retryAfter=2, errorCode=429, description?}
+ *   POST /__control/flood       {token, minIntervalMs, retryAfter=1}  editMessageText / sendMessageDraft to one chat
+ *                               closer together than minIntervalMs answer 429 with retry_after, as Telegram's flood
+ *                               control does (minIntervalMs 0 turns it off)
  *   POST /__control/revoke      {token, revoked?: false} token answers 401 Unauthorized (false undoes)
  *   GET  /__control/calls?token=&method=&since=&chatId=  → {calls: RecordedCall[]} (since = seq, exclusive)
  *   GET  /__control/bots[?token=]                        → {bots: [...]} (no tokens in the output)
@@ -19,6 +23,7 @@
  *
  * Run: `npx node dev/telegram-standin.ts --port 9102`
  * Chat as a user: `npx node dev/telegram-standin.ts say --token T --text "hi" [--port 9102] [--chat 42]`
+ *   (or `--photo picture.jpg [--text caption]`: a photo message; replies print as they stream, drafts included)
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { flags, isMain, isObject, readBody, runMain, sendJson, serve, sleep, type StandinHandle, type StartOptions } from "./standin-util.ts";
@@ -36,11 +41,16 @@ interface Bot {
   id: number; token: string; username: string; firstName: string;
   webhook: { url: string; secret?: string; allowedUpdates?: string[]; maxConnections: number; lastErrorDate?: number; lastErrorMessage?: string };
   nextUpdateId: number; chats: Map<string, Chat>; lanes: Map<string, Promise<unknown>>;
+  /** Files the bot can fetch (photos in updates, its own uploads), by file_id. */
+  files: Map<string, { path: string; data: Buffer }>;
+  flood: { minIntervalMs: number; retryAfter: number; lastAt: Map<string, number> };
 }
+/** Telegram lets bots download files of at most 20 MB. */
+const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
 interface Fail { token?: string; method: string; remaining: number; retryAfter: number; errorCode: number; description?: string }
 
 const TOKEN = /^(\d+):([A-Za-z0-9_-]{35})$/;
-const METHODS = ["getMe", "logOut", "close", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo", "sendMessage",
+const METHODS = ["getMe", "getFile", "logOut", "close", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo", "sendMessage",
   "sendMessageDraft", "sendChatAction", "sendPhoto", "editMessageText", "deleteMessage", "answerCallbackQuery", "getChat",
   "setMyCommands", "deleteMyCommands", "getMyCommands", "setMyDescription", "setMyShortDescription", "setMyName", "setChatMenuButton"];
 const CANONICAL = new Map(METHODS.map((m) => [m.toLowerCase(), m])); // Bot API method names are case-insensitive
@@ -247,7 +257,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     if (!b) {
       const id = Number(TOKEN.exec(token)![1]);
       b = { id, token, username: `sp_test_${id}_bot`, firstName: `SoulPrint Test ${id}`, webhook: { url: "", maxConnections: 40 },
-        nextUpdateId: 100_000_001, chats: new Map(), lanes: new Map() };
+        nextUpdateId: 100_000_001, chats: new Map(), lanes: new Map(), files: new Map(), flood: { minIntervalMs: 0, retryAfter: 1, lastAt: new Map() } };
       bots.set(token, b);
     }
     return b;
@@ -308,6 +318,12 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
       case "getUpdates":
         if (b.webhook.url) throw new TgError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
         return { result: [] };
+      case "getFile": {
+        const f = b.files.get(String(p.file_id ?? ""));
+        if (!f) throw bad("invalid file_id");
+        if (f.data.length > MAX_DOWNLOAD_BYTES) throw bad("file is too big");
+        return { result: { file_id: String(p.file_id), file_unique_id: String(p.file_id).slice(-12), file_size: f.data.length, file_path: f.path } };
+      }
       case "sendMessage": {
         const c = chatOf(b, p.chat_id);
         return { result: store(b, c, { text: formatted(p.text, p.parse_mode, 4096, "text") }) };
@@ -337,6 +353,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
           size = dim;
         }
         const fileId = `AgAC${b.id}_${c.nextMessageId}_${Date.now().toString(36)}`;
+        if (up) b.files.set(fileId, { path: `photos/file_${b.files.size}.jpg`, data: up.data });
         const photo = [{ file_id: fileId, file_unique_id: fileId.slice(-12), ...size, ...(up ? { file_size: up.size } : {}) }];
         return { result: store(b, c, { photo, ...(caption ? { caption } : {}) }) };
       }
@@ -370,6 +387,18 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     }
   }
 
+  /** Telegram's flood control for streamed previews, when a test turns it on: one change per interval per chat. */
+  function floodCheck(b: Bot, method: string, p: Obj): void {
+    if (b.flood.minIntervalMs <= 0 || (method !== "editMessageText" && method !== "sendMessageDraft")) return;
+    const chat = String(p.chat_id ?? "");
+    const last = b.flood.lastAt.get(chat);
+    const at = Date.now();
+    if (last !== undefined && at - last < b.flood.minIntervalMs) {
+      throw new TgError(429, `Too Many Requests: retry after ${b.flood.retryAfter}`, { retry_after: b.flood.retryAfter });
+    }
+    b.flood.lastAt.set(chat, at);
+  }
+
   /** Runs one API call with failure injection and recording; returns the Bot API envelope and status. */
   function api(token: string, rawMethod: string, params: Obj, uploads: Upload[], viaWebhookReply = false): { status: number; body: Obj } {
     const b = bot(token);
@@ -386,6 +415,7 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
         if (f.errorCode === 429) throw new TgError(429, `Too Many Requests: retry after ${f.retryAfter}`, { retry_after: f.retryAfter });
         throw new TgError(f.errorCode, f.description ?? (f.errorCode >= 500 ? "Internal Server Error" : "Bad Request: injected failure"));
       }
+      floodCheck(b, method, params);
       const { result, description } = call(b, method, params, uploads);
       Object.assign(rec, { ok: true, result });
       // Record uploads in place of their attach:// references (or their own field), size only.
@@ -442,11 +472,28 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     const c = chatOf(b, chatId);
     const firstName = String(input.firstName ?? "Tess");
     c.chat = { id: chatId, first_name: firstName, type: "private" };
+    const from = { id: fromId, is_bot: false, first_name: firstName, language_code: "en" };
+    if (typeof input.photo === "string") return { message: { message_id: c.nextMessageId++, from, chat: c.chat, date: now(), ...photoFields(b, input) } };
     const text = String(input.text ?? "hi");
     const entities = [...text.matchAll(/(?<=^|\s)\/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?/g)].map((m) => ({ offset: m.index, length: m[0].length, type: "bot_command" }));
-    const message = { message_id: c.nextMessageId++, from: { id: fromId, is_bot: false, first_name: firstName, language_code: "en" },
-      chat: c.chat, date: now(), text, ...(entities.length ? { entities } : {}) };
+    const message = { message_id: c.nextMessageId++, from, chat: c.chat, date: now(), text, ...(entities.length ? { entities } : {}) };
     return { message };
+  }
+
+  /**
+   * A photo message's fields: Telegram sends several sizes of one picture; here a 90 px thumbnail and
+   * the full size, both served by getFile and /file/ with the bytes given (base64).
+   */
+  function photoFields(b: Bot, input: Obj): Obj {
+    const data = Buffer.from(String(input.photo), "base64");
+    const dim = imageSize(data) ?? { width: 1280, height: 960 };
+    const sizes = [{ suffix: "s", width: 90, height: Math.max(1, Math.round((90 * dim.height) / Math.max(1, dim.width))) }, { suffix: "x", ...dim }];
+    const photo = sizes.map(({ suffix, width, height }) => {
+      const fileId = `AgACph${b.id}_${b.files.size}_${suffix}`;
+      b.files.set(fileId, { path: `photos/file_${b.files.size}.jpg`, data });
+      return { file_id: fileId, file_unique_id: fileId.slice(-12), width, height, file_size: data.length };
+    });
+    return { photo, ...(input.caption !== undefined ? { caption: String(input.caption) } : {}) };
   }
 
   async function control(req: IncomingMessage, res: ServerResponse, url: URL) {
@@ -479,6 +526,12 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
           errorCode: Number(input.errorCode ?? 429), description: input.description as string | undefined });
         return sendJson(res, 200, { ok: true });
       }
+      case "POST /flood": {
+        if (!token) return sendJson(res, 400, { error: "token is required" });
+        const b = bot(token);
+        b.flood = { minIntervalMs: Number(input.minIntervalMs ?? 0), retryAfter: Number(input.retryAfter ?? 1), lastAt: new Map() };
+        return sendJson(res, 200, { ok: true });
+      }
       case "POST /revoke":
         if (!token) return sendJson(res, 400, { error: "token is required" });
         if (input.revoked === false) revoked.delete(token); else revoked.add(token);
@@ -505,9 +558,20 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     return sendJson(res, 404, { error: `unknown control route ${route}` });
   }
 
+  /** `GET /file/bot<token>/<file_path>`: a file's bytes, for the bot that may fetch it. */
+  function download(res: ServerResponse, token: string, path: string) {
+    const b = TOKEN.test(token) && !revoked.has(token) ? bots.get(token) : undefined;
+    const f = b ? [...b.files.values()].find((x) => x.path === path) : undefined;
+    if (!f) return sendJson(res, 404, { ok: false, error_code: 404, description: "Not Found" });
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(f.data.length) });
+    res.end(f.data);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? "/", "http://standin");
     if (url.pathname.startsWith("/__control/")) return control(req, res, url);
+    const file = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
+    if (file) return download(res, file[1]!, decodeURIComponent(file[2]!));
     const m = /^\/bot([^/]*)\/([A-Za-z]+)$/.exec(url.pathname);
     const notFound = { ok: false, error_code: 404, description: "Not Found" };
     if (!m || !TOKEN.test(m[1]!)) return sendJson(res, 404, notFound);
@@ -528,11 +592,13 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
 /** `say`: deliver one user message through a running stand-in and print the bot's replies. */
 async function say(argv: string[]): Promise<void> {
   const f = flags(argv);
-  const token = f.get("token"), text = f.get("text");
-  if (!token || text === undefined) throw new Error('usage: telegram-standin.ts say --token T --text "hi" [--port 9102] [--chat 42]');
+  const token = f.get("token"), text = f.get("text"), photoPath = f.get("photo");
+  if (!token || (text === undefined && photoPath === undefined)) throw new Error('usage: telegram-standin.ts say --token T (--text "hi" | --photo file.jpg [--text caption]) [--port 9102] [--chat 42]');
+  const photo = photoPath === undefined ? undefined : (await import("node:fs/promises")).readFile(photoPath).then((b) => b.toString("base64"));
   const base = `http://${f.get("host") ?? "127.0.0.1"}:${f.get("port") ?? "9102"}`;
   const chatId = f.get("chat") ? Number(f.get("chat")) : undefined;
-  const r = await fetch(`${base}/__control/deliver`, { method: "POST", body: JSON.stringify({ token, text, chatId }) });
+  const body = photo ? { token, photo: await photo, caption: text, chatId } : { token, text, chatId };
+  const r = await fetch(`${base}/__control/deliver`, { method: "POST", body: JSON.stringify(body) });
   const d = (await r.json()) as Obj;
   if (!r.ok) throw new Error(`deliver failed: ${JSON.stringify(d)}`);
   console.log(`→ update ${d.updateId} delivered, webhook answered ${d.status}${d.error ? ` (${d.error})` : ""}`);

@@ -56,6 +56,11 @@ export async function botState(token: string): Promise<{ webhook: { url: string;
   return bots[0]!;
 }
 
+/** Telegram's flood control on previews: edits and drafts to one chat closer than `minIntervalMs` get 429. */
+export function flood(token: string, minIntervalMs: number, retryAfter = 1): Promise<unknown> {
+  return control("flood", { token, minIntervalMs, retryAfter });
+}
+
 export function failNext(token: string, method: string, options: { times?: number; retryAfter?: number; errorCode?: number; description?: string } = {}): Promise<unknown> {
   return control("fail", { token, method, ...options });
 }
@@ -68,7 +73,16 @@ export interface Delivery {
 }
 
 /** Builds an update like Telegram would (private chat text message) without sending it. */
-export function buildUpdate(token: string, input: { text: string; chatId?: number; updateId?: number }): Promise<Delivery> {
+export interface UpdateInput {
+  text?: string;
+  chatId?: number;
+  updateId?: number;
+  /** A photo message instead of text: the image bytes, base64 (the stand-in serves them through getFile). */
+  photo?: string;
+  caption?: string;
+}
+
+export function buildUpdate(token: string, input: UpdateInput): Promise<Delivery> {
   return control<Delivery>("deliver", { token, dryRun: true, ...input });
 }
 
@@ -81,7 +95,7 @@ export function post(delivery: Delivery, overrides: { secret?: string | null; up
 }
 
 /** Builds and delivers one message; expects the webhook's 200. */
-export async function say(token: string, input: { text: string; chatId?: number; updateId?: number }): Promise<Delivery> {
+export async function say(token: string, input: UpdateInput): Promise<Delivery> {
   const delivery = await buildUpdate(token, input);
   const response = await post(delivery);
   if (response.status !== 200) throw new Error(`webhook answered ${response.status}: ${await response.text()}`);

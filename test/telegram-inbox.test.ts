@@ -72,9 +72,11 @@ describe("answering the owner", () => {
     expect(texts[1]).toBe("Hello friend, nice to see you.");
     const sends = (await calls(token, "sendMessage", chatId)).filter((c) => c.ok);
     expect(sends[1]!.params).toMatchObject({ parse_mode: "HTML", text: "Hello <b>friend</b>, nice to see you." });
-    // "typing…" lasts 5 s on Telegram: it was sent before the reply and again while it was written.
-    const typing = (await calls(token, "sendChatAction", chatId)).filter((c) => c.params.action === "typing" && c.seq < sends[1]!.seq);
-    expect(typing.length).toBeGreaterThanOrEqual(2);
+    // "typing…" until the first words, then the reply itself as a draft while it was written (issue 18).
+    const drafts = (await calls(token, "sendMessageDraft", chatId)).filter((c) => c.ok && c.seq < sends[1]!.seq);
+    expect(drafts.length).toBeGreaterThanOrEqual(2);
+    const typing = (await calls(token, "sendChatAction", chatId)).filter((c) => c.params.action === "typing" && c.seq < drafts[0]!.seq);
+    expect(typing.length).toBeGreaterThanOrEqual(1);
 
     const history = await apiJson<{ messages: { id: string; role: string; channel: string; text: string }[] }>("/api/chat/history?limit=10", { headers: user.auth });
     expect(history.body.messages.map((m) => [m.role, m.channel])).toEqual([["user", "telegram"], ["assistant", "telegram"]]);

@@ -30,8 +30,8 @@ export interface RequestOptions {
   method?: string;
   /** Sent as JSON with `Content-Type: application/json`. */
   json?: unknown;
-  /** Sent as it is (workspace files: `text/markdown`). */
-  body?: string;
+  /** Sent as it is (workspace files: `text/markdown`; an image upload's bytes). */
+  body?: string | Blob;
   headers?: Record<string, string>;
   /** Don't treat a 401 as "signed out" (used while checking a pasted token). */
   quiet401?: boolean;
@@ -71,7 +71,7 @@ export class Api {
     const headers: Record<string, string> = { Accept: "application/json", ...opts.headers };
     const auth = this.getAuthHeader();
     if (auth) headers.Authorization = auth;
-    let body: string | undefined = opts.body;
+    let body: string | Blob | undefined = opts.body;
     if (opts.json !== undefined) {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(opts.json);
@@ -202,6 +202,11 @@ export class Api {
     const r = await this.json<{ ticket?: string }>("/api/chat/ticket", { method: "POST" });
     if (!r.ticket) throw new ApiError(502, "bad_ticket", "The server did not issue a chat ticket.");
     return r.ticket;
+  }
+
+  /** Stores an image to send with the next message; its id goes in the chat frame's `images`. */
+  async uploadImage(image: Blob): Promise<{ id: string; url: string; alt: string }> {
+    return this.json("/api/images", { method: "POST", body: image, headers: { "Content-Type": image.type || "application/octet-stream" } });
   }
 
   /** A generated image; owner only, so it needs the Authorization header (an <img> can't send it). */

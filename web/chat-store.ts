@@ -45,6 +45,8 @@ export interface ChatMessage {
   via?: string;
   usage?: Usage;
   images: ImageRef[];
+  /** user, not yet acknowledged: the uploaded image ids, sent again with the text on a reconnect. */
+  imageIds?: string[];
   /** What a streaming reply is doing right now (thinking, waking the container, a tool). */
   activity?: { status: string; detail?: string };
   error?: { code: string; message: string };
@@ -162,8 +164,9 @@ export class ChatStore {
   }
 
   /** A message this tab is sending, plus the empty reply that shows "typing" until text arrives. */
-  addOutgoing(id: string, text: string): void {
-    this.upsert(userKey(id), { role: "user", text, state: "sending", clientId: id });
+  addOutgoing(id: string, text: string, attachments: { id: string; url: string; alt: string }[] = []): void {
+    const images = attachments.map(({ url, alt }) => ({ url, alt }));
+    this.upsert(userKey(id), { role: "user", text, state: "sending", clientId: id, images, imageIds: attachments.map((a) => a.id) });
     this.upsert(replyKey(id), { role: "assistant", text: "", state: "streaming", clientId: id });
     this.live.add(id);
   }
@@ -217,6 +220,7 @@ export class ChatStore {
           clientId: frame.id,
           serverId: frame.id,
           at: toMs(frame.at),
+          ...(frame.images ? { images: normaliseImages(frame.images) } : {}),
         });
         break;
       case "status": {
@@ -306,7 +310,7 @@ export class ChatStore {
       const text = typeof m.text === "string" ? m.text : "";
       const at = toMs(m.at);
       if (m.role === "user") {
-        this.upsert(userKey(m.id), { role: "user", text, state: "sent", clientId: m.id, serverId: m.id, at }, seqFor());
+        this.upsert(userKey(m.id), { role: "user", text, state: "sent", clientId: m.id, serverId: m.id, at, images: normaliseImages(m.images) }, seqFor());
         prevUserId = m.id;
         continue;
       }

@@ -9,12 +9,14 @@ import { byId, h, icon } from "./dom.ts";
 import { formatClock, formatDateTime, formatTokens, formatUsd, toMs } from "./format.ts";
 import type { ImageLoader } from "./images.ts";
 import { renderMarkdown } from "./markdown.ts";
+import type { Attachments } from "./attachments.ts";
 
 export interface ChatViewOptions {
   store: ChatStore;
   images: ImageLoader;
-  /** Sends a message; false when it could not go out (the text stays in the input). */
-  onSend: (text: string) => boolean;
+  attachments: Attachments;
+  /** Sends a message with the uploaded images; false when it could not go out (the input keeps both). */
+  onSend: (text: string, images: { id: string; url: string; alt: string }[]) => boolean;
   onCancel: () => void;
   onLoadEarlier: () => void;
   onRetryConnection: () => void;
@@ -56,6 +58,10 @@ export class ChatView {
   private readonly form = byId<HTMLFormElement>("composer");
   private readonly input = byId<HTMLTextAreaElement>("message-input");
   private readonly sendBtn = byId<HTMLButtonElement>("send-button");
+  private readonly attachBtn = byId<HTMLButtonElement>("attach-button");
+  private readonly attachInput = byId<HTMLInputElement>("attach-input");
+  private readonly tray = byId<HTMLUListElement>("attachment-tray");
+  private readonly dropOverlay = byId("drop-overlay");
   private readonly cancelBtn = byId<HTMLButtonElement>("cancel-button");
   private readonly conn = byId("connection-state");
   private readonly connLabel = byId("connection-label");
@@ -83,6 +89,7 @@ export class ChatView {
       }
     });
     this.input.addEventListener("input", () => this.autosize());
+    this.wireAttachments();
     this.input.addEventListener("focus", () => (this.inputHadFocus = true));
     this.input.addEventListener("blur", () => {
       if (!this.input.disabled) this.inputHadFocus = false;
@@ -176,6 +183,7 @@ export class ChatView {
     // Keep what was typed: a disabled textarea keeps its value.
     this.input.disabled = !this.connected;
     this.sendBtn.disabled = !this.connected;
+    this.attachBtn.disabled = !this.connected;
     this.input.placeholder = this.connected ? "Message your companion…" : "Waiting for the connection…";
     if (this.connected && this.inputHadFocus) this.input.focus();
 
@@ -196,12 +204,86 @@ export class ChatView {
 
   private submit(): void {
     const text = this.input.value.trim();
-    if (!text || !this.connected) return;
-    if (this.opts.onSend(text)) {
+    const { attachments } = this.opts;
+    if (!this.connected) return;
+    if (attachments.busy()) {
+      this.showNotice("Your images are still uploading; the message goes out once they are there.");
+      return;
+    }
+    const images = attachments.ready();
+    if (!text && images.length === 0) return;
+    if (this.opts.onSend(text, images)) {
       this.input.value = "";
+      attachments.clear();
       this.autosize();
       this.scrollToBottom(false);
     }
+  }
+
+  /** The paperclip, paste and drag-and-drop all add to the same tray. */
+  private wireAttachments(): void {
+    const add = (files: Iterable<File>): void => {
+      if (!this.connected) return;
+      const refused = this.opts.attachments.add(files);
+      if (refused) this.showNotice(refused);
+    };
+    this.attachBtn.addEventListener("click", () => this.attachInput.click());
+    this.attachInput.addEventListener("change", () => {
+      add(this.attachInput.files ?? []);
+      this.attachInput.value = "";
+    });
+    this.input.addEventListener("paste", (e) => {
+      const files = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith("image/"));
+      if (files.length === 0) return;
+      e.preventDefault();
+      add(files);
+    });
+    const chat = byId("chat");
+    let depth = 0;
+    const hasFiles = (e: DragEvent): boolean => [...(e.dataTransfer?.types ?? [])].includes("Files");
+    chat.addEventListener("dragenter", (e) => {
+      if (!hasFiles(e)) return;
+      depth++;
+      this.dropOverlay.hidden = !this.connected;
+    });
+    chat.addEventListener("dragleave", () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) this.dropOverlay.hidden = true;
+    });
+    chat.addEventListener("dragover", (e) => {
+      if (hasFiles(e)) e.preventDefault();
+    });
+    chat.addEventListener("drop", (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      this.dropOverlay.hidden = true;
+      add(e.dataTransfer?.files ?? []);
+      this.input.focus();
+    });
+  }
+
+  /** The tray of images waiting to be sent: thumbnail, upload state, a remove button. */
+  renderAttachments(): void {
+    const items = this.opts.attachments.list();
+    this.tray.hidden = items.length === 0;
+    this.tray.replaceChildren(
+      ...items.map((a) => {
+        const remove = h("button", { type: "button", class: "attachment-remove", "aria-label": `Remove ${a.name}`, title: "Remove" }, icon("close"));
+        remove.addEventListener("click", () => this.opts.attachments.remove(a.key));
+        const status =
+          a.state === "uploading" ? h("span", { class: "attachment-state" }, h("span", { class: "spinner spinner--tiny", "aria-hidden": "true" }), "Uploading…")
+          : a.state === "failed" ? h("span", { class: "attachment-state attachment-state--error", role: "alert" }, a.error ?? "Upload failed")
+          : null;
+        return h(
+          "li",
+          { class: `attachment attachment--${a.state}`, "data-testid": "attachment", "data-state": a.state },
+          h("img", { src: a.preview, alt: a.name, class: "attachment-thumb" }),
+          status,
+          remove,
+        );
+      }),
+    );
   }
 
   private autosize(): void {
@@ -332,7 +414,7 @@ export class ChatView {
 
     for (const img of m.images) {
       const exists = [...n.images.children].some((c) => (c as HTMLElement).dataset.url === img.url);
-      if (!exists) n.images.append(this.opts.images.render(img));
+      if (!exists) n.images.append(this.opts.images.render(img, { caption: m.role === "assistant" }));
     }
     n.images.hidden = m.images.length === 0;
 

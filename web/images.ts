@@ -30,9 +30,10 @@ export class ImageLoader {
   }
 
   /** A <figure> that shows the image once it has loaded (or says why it could not). */
-  render(ref: ImageRef): HTMLElement {
+  /** `caption`: false for images the person sent (their alt text is generic, not worth a line). */
+  render(ref: ImageRef, options: { caption?: boolean } = {}): HTMLElement {
     const fig = h("figure", { class: "msg-image is-loading", "data-url": ref.url, "aria-busy": "true" });
-    const caption = ref.alt ? h("figcaption", null, ref.alt) : null;
+    const caption = ref.alt && options.caption !== false ? h("figcaption", null, ref.alt) : null;
     if (!ImageLoader.isOwnImage(ref.url)) {
       fig.classList.remove("is-loading");
       fig.removeAttribute("aria-busy");
@@ -52,7 +53,7 @@ export class ImageLoader {
       fig.classList.remove("is-loading");
       fig.removeAttribute("aria-busy");
       const retry = h("button", { type: "button", class: "btn btn--ghost btn--small" }, "Retry");
-      retry.addEventListener("click", () => fig.replaceWith(this.render(ref)));
+      retry.addEventListener("click", () => fig.replaceWith(this.render(ref, { caption: caption !== null })));
       fig.replaceChildren(h("p", { class: "msg-image-error" }, "The image could not be loaded. ", retry));
       return;
     }

@@ -20,6 +20,7 @@ import { ChatStore, newMessageId } from "./chat-store.ts";
 import { ChatView, errorText } from "./chat-view.ts";
 import { byId, confirmDialog, toast } from "./dom.ts";
 import { ImageLoader } from "./images.ts";
+import { Attachments } from "./attachments.ts";
 import { StatusView } from "./status-view.ts";
 import { ScheduleView } from "./schedule-view.ts";
 import { DataView } from "./data-view.ts";
@@ -48,9 +49,12 @@ const socket = new ChatSocket({
   onFrame,
   onConnection: (info) => chatView.setConnection(info),
 });
+// The tray re-renders when an upload finishes (the view exists by then: uploads are asynchronous).
+const attachments = new Attachments(api, () => chatView.renderAttachments());
 const chatView = new ChatView({
   store,
   images,
+  attachments,
   onSend: send,
   onCancel: cancel,
   onLoadEarlier: loadEarlier,
@@ -165,6 +169,7 @@ function teardown(): void {
   socket.stop();
   store.clear();
   images.clear();
+  attachments.clear();
   chatView.reset();
   workspaceView.reset();
   statusView.reset();
@@ -276,7 +281,7 @@ function onFrame(frame: ServerFrame): void {
         chatView.markHistoryLoaded();
         // What the server never received goes out again, under the same id (no second reply).
         for (const m of store.unacknowledged()) {
-          if (m.clientId) socket.send({ type: "chat", id: m.clientId, text: m.text });
+          if (m.clientId) socket.send({ type: "chat", id: m.clientId, text: m.text, ...(m.imageIds?.length ? { images: m.imageIds } : {}) });
         }
       }
       break;
@@ -306,11 +311,12 @@ function onFrame(frame: ServerFrame): void {
   chatView.scheduleRender();
 }
 
-function send(text: string): boolean {
+function send(text: string, attached: { id: string; url: string; alt: string }[] = []): boolean {
   if (!socket.isConnected) return false;
   const id = newMessageId();
-  store.addOutgoing(id, text);
-  if (!socket.send({ type: "chat", id, text })) {
+  store.addOutgoing(id, text, attached);
+  const images = attached.map((a) => a.id);
+  if (!socket.send({ type: "chat", id, text, ...(images.length ? { images } : {}) })) {
     store.removeOutgoing(id);
     chatView.scheduleRender();
     return false;

@@ -127,7 +127,7 @@ export interface HistoryMessage {
 // ---- WebSocket frames (API.md, "Web chat over WebSocket") ----
 
 export type ClientFrame =
-  | { type: "chat"; id: string; text: string }
+  | { type: "chat"; id: string; text: string; images?: string[] }
   | { type: "history"; before?: string; limit?: number }
   | { type: "cancel"; id: string };
 
@@ -145,6 +145,8 @@ export interface UserFrame {
   id: string;
   text: string;
   at?: string | number;
+  /** Images the message carries (a photo from Telegram, an upload from another tab). */
+  images?: (ImageRef | string)[];
 }
 export interface StatusFrame {
   type: "status";

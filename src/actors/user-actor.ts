@@ -40,6 +40,7 @@ import type { BotApiReply, ContainerBotCall } from "../lib/telegram/container-bo
 import { exportStoredData } from "../lib/account-export.ts";
 import { ContainerLife, type ScheduleView } from "../lib/container/container-life.ts";
 import type { StateMeta } from "../lib/container/container-state.ts";
+import { storeImage } from "../lib/images/user-images.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 /** How often the alarm looks at a queue that is still being worked through. */
@@ -293,10 +294,18 @@ export class UserActor extends DurableObject<Env> {
     return this.asUser(who, () => this.history.page(limit, before));
   }
 
-  /** HTTP chat, finished: waits for the whole reply (and for the replies queued before it). */
-  async chatComplete(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReplyResult>> {
+  /** An image the person will send with a message (checked, stripped of metadata, stored in R2). */
+  async uploadImage(who: Identity, bytes: Uint8Array) {
     return this.asUser(who, async () => {
-      const result = await (await this.chat.send({ clientId: input.id, text: input.text, channel: "http" })).result;
+      const { id, url, alt } = await storeImage(this.env.IMAGES, who.userId, bytes, { alt: "image you shared" });
+      return { id, url, alt };
+    });
+  }
+
+  /** HTTP chat, finished: waits for the whole reply (and for the replies queued before it). */
+  async chatComplete(who: Identity, input: { id?: unknown; text: unknown; images?: unknown }): Promise<RpcResult<ReplyResult>> {
+    return this.asUser(who, async () => {
+      const result = await (await this.chat.send({ clientId: input.id, text: input.text, channel: "http", images: input.images })).result;
       // A message refused when its turn came (the budget ran out while it waited) is a 429 like any refusal.
       if (result.error?.code === "budget_exceeded" && result.status === "error") throw budgetExceeded(dailyBudget(this.requireProfile().tier, this.config));
       return result;
@@ -304,10 +313,10 @@ export class UserActor extends DurableObject<Env> {
   }
 
   /** HTTP chat, streamed: the API.md events as Server-Sent Events. */
-  async chatStream(who: Identity, input: { id?: unknown; text: unknown }): Promise<RpcResult<ReadableStream<Uint8Array>>> {
+  async chatStream(who: Identity, input: { id?: unknown; text: unknown; images?: unknown }): Promise<RpcResult<ReadableStream<Uint8Array>>> {
     return this.asUser(who, async () => {
       const stream = sseStream();
-      const started = await this.chat.send({ clientId: input.id, text: input.text, channel: "http" }, { listener: stream.listener });
+      const started = await this.chat.send({ clientId: input.id, text: input.text, channel: "http", images: input.images }, { listener: stream.listener });
       void started.result.finally(() => stream.close());
       return stream.readable;
     });
@@ -577,7 +586,7 @@ export class UserActor extends DurableObject<Env> {
       case "chat":
         // The same per-user limit as POST /api/chat, counted across every channel.
         await enforceLimit(this.env.RATE_LIMIT_USER, `chat:${this.requireProfile().userId}`, "messages");
-        await this.chat.send({ clientId: frame.id, text: frame.text, channel: "web" }, { replayTo: (f) => this.sockets.send(ws, f) });
+        await this.chat.send({ clientId: frame.id, text: frame.text, channel: "web", images: frame.images }, { replayTo: (f) => this.sockets.send(ws, f) });
         return;
       case "history": {
         const limit = clampLimit(frame.limit);

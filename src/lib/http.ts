@@ -11,9 +11,19 @@ export function json(data: unknown, status = 200, headers: Record<string, string
  * Reads a request body as bytes, refusing more than `maxBytes` without buffering all of it
  * (a lying or absent Content-Length is caught while streaming).
  */
-export async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+export async function readText(request: Request, maxBytes: number): Promise<string> {
+  const bytes = await readBytes(request, maxBytes);
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "invalid_encoding", "The body must be UTF-8 text.");
+  }
+}
+
+/** Reads a body as bytes, refusing more than `maxBytes` (with `tooBig`, or 413 `body_too_large`) while streaming. */
+export async function readBytes(request: Pick<Request, "headers" | "body">, maxBytes: number, tooBig: () => Error = () => tooLarge(maxBytes)): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooBig();
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -24,7 +34,7 @@ export async function readBytes(request: Request, maxBytes: number): Promise<Uin
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel();
-      throw tooLarge(maxBytes);
+      throw tooBig();
     }
     chunks.push(value);
   }
@@ -35,16 +45,6 @@ export async function readBytes(request: Request, maxBytes: number): Promise<Uin
     offset += chunk.byteLength;
   }
   return bytes;
-}
-
-/** Reads a request body as UTF-8 text, with the limit of `readBytes`. */
-export async function readText(request: Request, maxBytes: number): Promise<string> {
-  const bytes = await readBytes(request, maxBytes);
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new HttpError(400, "invalid_encoding", "The body must be UTF-8 text.");
-  }
 }
 
 /** Reads a JSON object body: 415 for another content type, 400 for malformed JSON or a non-object. */

@@ -12,7 +12,7 @@ import { USAGE_BY_VIA_SCHEMA, USAGE_SCHEMA } from "./usage.ts";
 import { CHAT_SCHEMA } from "./chat/history.ts";
 import { FLY_SCHEMA } from "./fly/fly-schema.ts";
 import { CIRCUIT_SCHEMA } from "./container/circuit.ts";
-import { TELEGRAM_SCHEMA } from "./telegram/telegram-schema.ts";
+import { TELEGRAM_SCHEMA, TELEGRAM_STREAM_SCHEMA } from "./telegram/telegram-schema.ts";
 import { CONTAINER_TELEGRAM_SCHEMA } from "./telegram/container-history.ts";
 import { SCHEDULE_SCHEMA } from "./container/container-schedule.ts";
 import { STATE_SCHEMA } from "./container/container-state.ts";
@@ -35,6 +35,8 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 7, statements: CONTAINER_TELEGRAM_SCHEMA },
   // (7 is another change's.) The container's scheduled jobs and its saved state's index (issue 15).
   { version: 8, statements: [SCHEDULE_SCHEMA, STATE_SCHEMA] },
+  // Telegram replies stream by editing a message where drafts are refused (issue 18).
+  { version: 9, statements: TELEGRAM_STREAM_SCHEMA },
 ];
 
 /** Applies the migrations the object has not seen; returns the resulting version. */

@@ -1,5 +1,7 @@
 import type { AppRouter } from "./types.ts";
-import { json, readJsonObject } from "../lib/http.ts";
+import { json, readBytes, readJsonObject } from "../lib/http.ts";
+import { imageTooLarge } from "../lib/images/user-images.ts";
+import { MAX_IMAGE_BYTES } from "../lib/images/image-bytes.ts";
 import { authenticate } from "../lib/auth.ts";
 import { userActor } from "../lib/actors.ts";
 import { unwrap } from "../lib/rpc.ts";
@@ -45,7 +47,7 @@ export function chatRoutes(router: AppRouter): void {
     const who = await authenticate(request, env);
     await enforceLimit(env.RATE_LIMIT_USER, `chat:${who.userId}`, "messages");
     const body = await readJsonObject(request, 160 * 1024);
-    const input = { id: body.id, text: body.text };
+    const input = { id: body.id, text: body.text, images: body.images };
     const actor = userActor(env, who.userId);
     if ((request.headers.get("accept") ?? "").includes("application/json")) {
       return json(await unwrap(actor.chatComplete(who, input)));
@@ -66,6 +68,14 @@ export function chatRoutes(router: AppRouter): void {
     return json(await unwrap(userActor(env, who.userId).chatHistory(who, limit, before)));
   });
 
+  // An image to send with a chat message: the raw bytes as the body; the answer's id goes in `images`.
+  router.post("/api/images", async (request, env) => {
+    const who = await authenticate(request, env);
+    await enforceLimit(env.RATE_LIMIT_USER, `upload:${who.userId}`, "image uploads");
+    const bytes = await readBytes(request, MAX_IMAGE_BYTES, imageTooLarge);
+    return json(await unwrap(userActor(env, who.userId).uploadImage(who, bytes)), 201);
+  });
+
   // Images are stored under their owner's id: another user's image id simply finds nothing (404).
   router.get("/api/images/:id", async (request, env) => {
     const who = await authenticate(request, env);
@@ -73,6 +83,9 @@ export function chatRoutes(router: AppRouter): void {
     if (!IMAGE_ID_PATTERN.test(id)) throw new HttpError(404, "image_not_found", "There is no such image.");
     const object = await env.IMAGES.get(imageKey(who.userId, id));
     if (!object) throw new HttpError(404, "image_not_found", "There is no such image.");
-    return new Response(object.body, { headers: { "content-type": "image/png", "cache-control": "private, max-age=31536000, immutable" } });
+    const type = object.httpMetadata?.contentType ?? "image/png";
+    return new Response(object.body, {
+      headers: { "content-type": type, "x-content-type-options": "nosniff", "cache-control": "private, max-age=31536000, immutable" },
+    });
   });
 }

@@ -118,7 +118,7 @@ interface RecordedRequest {
   operation: string;
   key: string;
   auth: "sigv4" | "bearer";
-  body: { system?: { text?: string }[]; messages?: { role: string; content: { text?: string }[] }[] };
+  body: { system?: { text?: string }[]; messages?: { role: string; content: { text?: string; image?: unknown }[] }[] };
   status?: number;
   outcome?: string;
 }
@@ -533,6 +533,39 @@ test("three messages typed quickly get three answers, in order, the waiting ones
     assert.equal(await page.locator(".msg-queued").count(), 0, "nothing is left waiting");
     const requests = await bedrockRequests(key);
     assert.equal(requests.length, 3, "one Bedrock request per message");
+  });
+});
+
+test("a PNG dropped into the chat reaches the model, which describes it, and shows in the message", { timeout: TEST_TIMEOUT_MS }, async () => {
+  await withSession("08-image", async (s) => {
+    const key = unique("image");
+    const page = await openPage(s);
+    await signIn(page, `${unique("image")}@example.com`);
+    await page.locator("#attach-button:not([disabled])").waitFor();
+    // A real 1×1 PNG, dropped onto the chat as a file from the desktop would be.
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], "dot.png", { type: "image/png" }));
+      const chat = document.getElementById("chat")!;
+      chat.dispatchEvent(new DragEvent("dragenter", { bubbles: true, cancelable: true, dataTransfer: data }));
+      chat.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: data }));
+    }, png);
+    await page.locator('[data-testid="attachment"][data-state="ready"]').waitFor({ timeout: WAIT_MS });
+    await page.screenshot({ path: join(SHOTS, "08-image-attached.png") });
+    await sendMessage(page, `${marker(key)} What is in this picture?`);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('#messages > li[data-role="assistant"][data-state="done"] [data-testid="message-text"]')].some((el) => /I see 1 image \(png\)/.test(el.textContent ?? "")),
+      undefined,
+      { timeout: WAIT_MS, polling: 100 },
+    );
+    await page.locator('#messages > li[data-role="user"] .msg-image img').waitFor({ state: "visible", timeout: WAIT_MS });
+    assert.equal(await page.locator('[data-testid="attachment"]').count(), 0, "the tray is empty once the message is sent");
+    await page.screenshot({ path: join(SHOTS, "08-image-reply.png") });
+    const [request] = await bedrockRequests(key);
+    const blocks = request!.body.messages!.at(-1)!.content;
+    assert.equal(blocks.filter((b) => b.image).length, 1, "one image block in the Bedrock request");
   });
 });
 

@@ -13,6 +13,7 @@ import { generateImage, streamTurn, type RetryPolicy } from "./bedrock.ts";
 import { TOOL_SPECS, runTool } from "./tools.ts";
 import type { ReplyContext } from "./reply-context.ts";
 import { describeForUser } from "./reply-errors.ts";
+import { withImages } from "../images/prompt-images.ts";
 
 export const MAX_TOOL_ROUNDS = 4;
 export const MAX_OUTPUT_TOKENS = 8_192;
@@ -27,11 +28,14 @@ export interface BedrockReplyHost {
 }
 
 export async function replyWithBedrock(host: BedrockReplyHost, reply: ReplyContext): Promise<void> {
+  // Image bytes come from R2 now, so the prompt builder itself stays pure (and property-tested).
+  const { history, userImages } = await withImages(host.env.IMAGES, host.userId(), reply.history(HISTORY_CHAR_BUDGET), reply.userImageIds);
   const parts = buildConverseParts({
     systemPrompt: buildSystemPrompt(host.workspace.snapshot()),
     tools: TOOL_SPECS,
-    history: reply.history(HISTORY_CHAR_BUDGET),
+    history,
     userText: reply.userText,
+    userImages,
   });
   const messages: Message[] = parts.messages;
   const client = host.bedrock();

@@ -24,6 +24,8 @@ import type { ReplyContext, ReplyProducer } from "./reply-context.ts";
 import { describeForUser } from "./reply-errors.ts";
 import { doneFrame, replayFrames, usageSummary, type ReplyResult } from "./reply-frames.ts";
 import type { UpstreamMeter } from "../upstream-meter.ts";
+import { resolveImageIds } from "../images/user-images.ts";
+import { imageIdsOf } from "./history.ts";
 
 export type { ReplyContext, ReplyProducer } from "./reply-context.ts";
 export type { ReplyResult } from "./reply-frames.ts";
@@ -43,6 +45,7 @@ interface Turn {
   replyId: string;
   channel: Channel;
   userText: string;
+  userImageIds: string[];
   started: boolean;
   text: string;
   images: StoredImage[];
@@ -100,7 +103,8 @@ export class ChatEngine {
    * once the message is stored; `result` settles when its reply is finished and stored.
    */
   async send(
-    input: { clientId?: unknown; text: unknown; channel: Channel },
+    /** `images`: ids of images the sender stored first (`POST /api/images`, a Telegram photo). */
+    input: { clientId?: unknown; text: unknown; channel: Channel; images?: unknown },
     options: {
       /** Gets every frame of this reply (an HTTP stream, a Telegram collector). */
       listener?: FrameListener;
@@ -110,7 +114,9 @@ export class ChatEngine {
   ): Promise<{ clientId: string; replayed: boolean; result: Promise<ReplyResult> }> {
     const { listener, replayTo } = options;
     const clientId = input.clientId === undefined ? `${input.channel}_${randomToken(12)}` : validateClientId(input.clientId);
-    const text = validateText(input.text);
+    // Resolved first: the only wait before the message is stored, so nothing interleaves after the checks below.
+    const images = await resolveImageIds(this.host.env.IMAGES, this.host.profile().userId, input.images);
+    const text = validateText(images.length > 0 && input.text === undefined ? "" : input.text, images.length > 0);
     this.resumeQueued();
 
     const known = this.turns.get(clientId);
@@ -139,17 +145,18 @@ export class ChatEngine {
     }
     const now = Date.now();
     if (!existing) {
-      this.host.history.insertUserMessage(clientId, text, input.channel, now);
-      const userFrame: ChatFrame = { type: "user", id: clientId, text, at: new Date(now).toISOString(), channel: input.channel };
+      this.host.history.insertUserMessage(clientId, text, input.channel, now, images);
+      const userFrame: ChatFrame = { type: "user", id: clientId, text, at: new Date(now).toISOString(), channel: input.channel, ...(images.length ? { images } : {}) };
       this.host.broadcast(userFrame);
       listener?.(userFrame);
     } else if (listener) {
-      listener({ type: "user", id: clientId, text: existing.text, at: new Date(existing.at).toISOString() });
+      listener({ type: "user", id: clientId, text: existing.text, at: new Date(existing.at).toISOString(), ...(existing.images.length ? { images: existing.images } : {}) });
     }
     const queued = this.turns.size > 0;
     const replyId = `a_${randomToken(12)}`;
     this.host.history.insertReply(replyId, clientId, input.channel, now, queued ? "queued" : "streaming");
-    const turn = this.enqueue({ clientId, replyId, channel: input.channel, userText: existing?.text ?? text }, listener);
+    const userImageIds = imageIdsOf(existing ? existing.images : images);
+    const turn = this.enqueue({ clientId, replyId, channel: input.channel, userText: existing?.text ?? text, userImageIds }, listener);
     if (queued) {
       this.emit(turn, { type: "status", id: clientId, status: "queued" });
       this.host.onQueued?.();
@@ -179,7 +186,7 @@ export class ChatEngine {
     if (this.restored) return false;
     this.restored = true;
     const rows = this.host.history.queuedReplies().filter((row) => !this.turns.has(row.clientId));
-    for (const row of rows) this.enqueue({ clientId: row.clientId, replyId: row.replyId, channel: row.channel, userText: row.text });
+    for (const row of rows) this.enqueue({ clientId: row.clientId, replyId: row.replyId, channel: row.channel, userText: row.text, userImageIds: row.imageIds });
     this.pump();
     return rows.length > 0;
   }
@@ -194,7 +201,7 @@ export class ChatEngine {
     while (this.turns.size > 0) await Promise.allSettled([...this.turns.values()].map((t) => t.finished.promise));
   }
 
-  private enqueue(fields: Pick<Turn, "clientId" | "replyId" | "channel" | "userText">, listener?: FrameListener): Turn {
+  private enqueue(fields: Pick<Turn, "clientId" | "replyId" | "channel" | "userText" | "userImageIds">, listener?: FrameListener): Turn {
     const turn: Turn = {
       ...fields, started: false, text: "", images: [], via: "bedrock", usage: { ...ZERO_USAGE }, charged: { ...ZERO_USAGE },
       abort: new AbortController(), listeners: new Set(listener ? [listener] : []),
@@ -266,6 +273,7 @@ export class ChatEngine {
     return {
       clientId: turn.clientId,
       userText: turn.userText,
+      userImageIds: turn.userImageIds,
       signal: turn.abort.signal,
       emitText: (piece) => this.appendText(turn, piece),
       emitStatus: (status, detail) => this.emit(turn, { type: "status", id: turn.clientId, status, ...(detail ? { detail } : {}) }),
@@ -359,8 +367,9 @@ function validateClientId(value: unknown): string {
   return value;
 }
 
-function validateText(value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "") throw new HttpError(400, "invalid_text", "Write a message: text must be a non-empty string.");
+/** With images attached, the text may be empty (a photo without a caption). */
+function validateText(value: unknown, withImages = false): string {
+  if (typeof value !== "string" || (value.trim() === "" && !withImages)) throw new HttpError(400, "invalid_text", "Write a message: text must be a non-empty string.");
   if (value.length > MAX_MESSAGE_CHARS) throw new HttpError(413, "message_too_long", `A message may be at most ${MAX_MESSAGE_CHARS} characters.`);
   return value;
 }

@@ -1,5 +1,5 @@
 /** The server → client frames of API.md, shared by WebSocket, SSE and Telegram sinks. */
-import type { HistoryMessage, Via } from "./history.ts";
+import type { HistoryMessage, StoredImage, Via } from "./history.ts";
 
 export interface UsageSummary {
   inputTokens: number;
@@ -11,7 +11,7 @@ export interface UsageSummary {
 
 export type ChatFrame =
   | { type: "hello"; userId: string; tier: string; mode: "direct" | "container"; fly: { state: string }; pending: { id: string; text: string; status?: "queued" | "streaming" }[] }
-  | { type: "user"; id: string; text: string; at: string; channel?: string }
+  | { type: "user"; id: string; text: string; at: string; channel?: string; images?: StoredImage[] }
   | { type: "status"; id: string; status: "queued" | "thinking" | "waking_container" | "tool"; detail?: string }
   | { type: "delta"; id: string; text: string }
   | { type: "image"; id: string; url: string; alt: string }

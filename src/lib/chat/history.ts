@@ -87,12 +87,17 @@ export class ChatHistory {
     return next;
   }
 
-  findUserMessage(clientId: string): { text: string; at: number } | null {
-    return this.sql.one<{ text: string; at: number }>("SELECT text, at FROM messages WHERE role = 'user' AND id = ?", clientId);
+  findUserMessage(clientId: string): { text: string; at: number; images: StoredImage[] } | null {
+    const row = this.sql.one<{ text: string; at: number; images: string | null }>("SELECT text, at, images FROM messages WHERE role = 'user' AND id = ?", clientId);
+    return row ? { text: row.text, at: row.at, images: parseImages(row.images) } : null;
   }
 
-  insertUserMessage(clientId: string, text: string, channel: Channel, at: number): void {
-    this.sql.run("INSERT INTO messages (id, role, text, at, channel, conversation) VALUES (?, 'user', ?, ?, ?, ?)", clientId, text, at, channel, this.conversation());
+  /** `images`: what the person attached (photos, uploads), shown in history and sent to the model. */
+  insertUserMessage(clientId: string, text: string, channel: Channel, at: number, images: StoredImage[] = []): void {
+    this.sql.run(
+      "INSERT INTO messages (id, role, text, at, channel, conversation, images) VALUES (?, 'user', ?, ?, ?, ?, ?)",
+      clientId, text, at, channel, this.conversation(), images.length ? JSON.stringify(images) : null,
+    );
   }
 
   insertReply(replyId: string, replyTo: string, channel: Channel, at: number, status: "queued" | "streaming"): void {
@@ -140,7 +145,7 @@ export class ChatHistory {
       text: row.text,
       status: row.status ?? "done",
       via: row.via,
-      images: row.images ? (JSON.parse(row.images) as StoredImage[]) : [],
+      images: parseImages(row.images),
       usage: {
         inputTokens: row.input_tokens,
         outputTokens: row.output_tokens,
@@ -184,27 +189,28 @@ export class ChatHistory {
    */
   turnsBefore(clientId: string, maxChars: number): PromptTurn[] {
     const anchor = this.sql.one<{ seq: number }>("SELECT seq FROM messages WHERE role = 'user' AND id = ?", clientId)?.seq ?? Number.MAX_SAFE_INTEGER;
-    const rows = this.sql.all<PromptTurn>(
-      "SELECT id, role, text, status, reply_to AS replyTo FROM messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT 2000",
+    const rows = this.sql.all<PromptTurn & { images: string | null }>(
+      "SELECT id, role, text, status, reply_to AS replyTo, images FROM messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT 2000",
       this.conversation(), anchor,
     );
     const picked: PromptTurn[] = [];
     let used = 0;
-    for (const row of rows) {
+    for (const { images, ...row } of rows) {
       if (used + row.text.length > maxChars) break;
       used += row.text.length;
-      picked.push(row);
+      const imageIds = row.role === "user" ? imageIdsOf(parseImages(images)) : [];
+      picked.push(imageIds.length ? { ...row, imageIds } : row);
     }
     return picked.reverse();
   }
 
   /** Replies waiting for their turn, oldest first: the queue left behind by an evicted object. */
-  queuedReplies(): { replyId: string; clientId: string; channel: Channel; text: string }[] {
-    return this.sql.all<{ replyId: string; clientId: string; channel: Channel; text: string }>(
-      `SELECT a.id AS replyId, a.reply_to AS clientId, a.channel AS channel, u.text AS text
+  queuedReplies(): { replyId: string; clientId: string; channel: Channel; text: string; imageIds: string[] }[] {
+    return this.sql.all<{ replyId: string; clientId: string; channel: Channel; text: string; images: string | null }>(
+      `SELECT a.id AS replyId, a.reply_to AS clientId, a.channel AS channel, u.text AS text, u.images AS images
          FROM messages a JOIN messages u ON u.role = 'user' AND u.id = a.reply_to
         WHERE a.role = 'assistant' AND a.status = 'queued' ORDER BY a.seq`,
-    );
+    ).map(({ images, ...row }) => ({ ...row, imageIds: imageIdsOf(parseImages(images)) }));
   }
 
   /**
@@ -227,7 +233,19 @@ function toHistoryMessage(row: MessageRow): HistoryMessage {
     if (row.via) message.via = row.via;
     if (row.reply_to) message.replyTo = row.reply_to;
     message.status = row.status ?? "done";
-    if (row.images) message.images = JSON.parse(row.images) as StoredImage[];
   }
+  if (row.images) message.images = parseImages(row.images);
   return message;
+}
+
+function parseImages(json: string | null): StoredImage[] {
+  return json ? (JSON.parse(json) as StoredImage[]) : [];
+}
+
+/** The R2 ids of stored images (`/api/images/<id>`). */
+export function imageIdsOf(images: StoredImage[]): string[] {
+  return images.flatMap((image) => {
+    const id = /\/api\/images\/([A-Za-z0-9_-]+)$/.exec(image.url)?.[1];
+    return id ? [id] : [];
+  });
 }

@@ -3,6 +3,7 @@
  * prefix stays byte-identical between turns), the tools, the trimmed history, and cache points.
  */
 import type { ContentBlock, Message, SystemContentBlock, Tool } from "@aws-sdk/client-bedrock-runtime";
+import type { ImageFormat } from "../images/image-bytes.ts";
 
 /** Files that shape who the companion is come first; the rest follow alphabetically. */
 const FILE_ORDER = ["SOUL.md", "IDENTITY.md", "USER.md", "AGENTS.md", "TOOLS.md", "MEMORY.md", "HEARTBEAT.md"];
@@ -41,7 +42,22 @@ export interface PromptTurn {
   status?: string | null;
   /** Replies: the client id of the message they answer. */
   replyTo?: string | null;
+  /** User messages: the ids of the images they carried (stored in R2). */
+  imageIds?: string[];
+  /** User messages: those images' bytes, loaded before the prompt is built (`prompt-images.ts`). */
+  images?: PromptImage[];
 }
+
+/** An image as a Converse image block carries it. */
+export interface PromptImage {
+  format: ImageFormat;
+  bytes: Uint8Array;
+}
+
+/** Converse takes at most 20 images in one request; older ones are left out first. */
+export const MAX_PROMPT_IMAGES = 20;
+/** Said in place of images that no longer fit, so the model knows something was shown. */
+export const IMAGE_LEFT_OUT = "(an image shared earlier; no longer in view)";
 
 /**
  * The conversation as Bedrock accepts it, whatever history holds. Bedrock (Converse) wants the first
@@ -55,18 +71,39 @@ export interface PromptTurn {
  * regenerated after an empty one) merge the same way. Text already shown of an interrupted or
  * cancelled reply stays in as the assistant's turn: the person saw it.
  */
-export function buildConversation(history: PromptTurn[], userText: string): Message[] {
+export function buildConversation(history: PromptTurn[], userText: string, userImages: PromptImage[] = []): Message[] {
   const withdrawn = withdrawnMessages(history);
+  const kept = history.filter((turn) => !(turn.role === "user" && withdrawn.has(turn.id)));
+  const allowed = imageAllowance([...kept.map((turn) => (turn.role === "user" ? (turn.images?.length ?? 0) : 0)), userImages.length]);
   const messages: Message[] = [];
-  const add = (role: "user" | "assistant", text: string) => {
-    if (text.trim() === "") return;
+  const add = (role: "user" | "assistant", text: string, images: PromptImage[], allow: number, hadImages: boolean) => {
+    // The newest images of a message are kept when only some fit; a message left with nothing says so.
+    const shown = allow > 0 ? images.slice(-allow) : [];
+    const blocks: ContentBlock[] = shown.map((image) => ({ image: { format: image.format, source: { bytes: image.bytes } } }));
+    if (text.trim() !== "") blocks.push({ text });
+    else if (blocks.length === 0 && hadImages) blocks.push({ text: IMAGE_LEFT_OUT });
+    if (blocks.length === 0) return;
     const last = messages[messages.length - 1];
-    if (last?.role === role) last.content!.push({ text });
-    else if (role === "user" || messages.length > 0) messages.push({ role, content: [{ text }] });
+    if (last?.role === role) last.content!.push(...blocks);
+    else if (role === "user" || messages.length > 0) messages.push({ role, content: blocks });
   };
-  for (const turn of history) if (!(turn.role === "user" && withdrawn.has(turn.id))) add(turn.role, turn.text);
-  add("user", userText);
+  kept.forEach((turn, i) => {
+    const user = turn.role === "user";
+    add(turn.role, turn.text, user ? (turn.images ?? []) : [], allowed[i]!, user && ((turn.imageIds?.length ?? 0) > 0 || (turn.images?.length ?? 0) > 0));
+  });
+  add("user", userText, userImages, allowed[kept.length]!, userImages.length > 0);
   return messages;
+}
+
+/** How many images each message may show: the newest MAX_PROMPT_IMAGES in the whole prompt. */
+function imageAllowance(counts: number[]): number[] {
+  let left = MAX_PROMPT_IMAGES;
+  const allowed = counts.map(() => 0);
+  for (let i = counts.length - 1; i >= 0; i--) {
+    allowed[i] = Math.min(counts[i]!, left);
+    left -= allowed[i]!;
+  }
+  return allowed;
 }
 
 /** User messages whose every reply was cancelled before it said anything. */
@@ -91,8 +128,9 @@ export function buildConverseParts(input: {
   tools: Tool[];
   history: PromptTurn[];
   userText: string;
+  userImages?: PromptImage[];
 }): { system: SystemContentBlock[]; tools: Tool[]; messages: Message[] } {
-  const messages = buildConversation(input.history, input.userText);
+  const messages = buildConversation(input.history, input.userText, input.userImages);
   // The last completed turn gets a point (this turn writes the prefix up to it), and so does the
   // assistant turn before it: that is where the previous request wrote, so this one reads it even
   // without Bedrock's look-back over earlier blocks.

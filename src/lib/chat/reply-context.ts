@@ -6,6 +6,8 @@ import type { PromptTurn } from "./prompt.ts";
 export interface ReplyContext {
   clientId: string;
   userText: string;
+  /** The R2 ids of the images the message carries (none for text alone). */
+  userImageIds: string[];
   signal: AbortSignal;
   emitText(piece: string): void;
   emitStatus(status: "thinking" | "waking_container" | "tool", detail?: string): void;

@@ -12,7 +12,7 @@ const RATE_BURST = 20;
 const RATE_PER_SECOND = 2;
 
 export type ClientFrame =
-  | { type: "chat"; id: unknown; text: unknown }
+  | { type: "chat"; id: unknown; text: unknown; images?: unknown }
   | { type: "history"; before?: unknown; limit?: unknown }
   | { type: "cancel"; id: unknown };
 
@@ -96,7 +96,7 @@ export function parseClientFrame(text: string): ClientFrame | string {
   const frame = value as Record<string, unknown>;
   switch (frame.type) {
     case "chat":
-      return { type: "chat", id: frame.id, text: frame.text };
+      return { type: "chat", id: frame.id, text: frame.text, images: frame.images };
     case "history":
       return { type: "history", before: frame.before, limit: frame.limit };
     case "cancel":

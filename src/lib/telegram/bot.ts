@@ -40,6 +40,14 @@ export function createApi(config: Config, token: string, fetcher?: typeof fetch)
   return api;
 }
 
+/**
+ * An Api without the in-place 429 retry, for streamed previews: a preview that waited would go out
+ * stale, so the stream honours `retry_after` itself and sends the newest text instead.
+ */
+export function createStreamApi(config: Config, token: string, fetcher?: typeof fetch): Api {
+  return new Api(token, clientOptions(config, fetcher));
+}
+
 type Sleep = (ms: number) => Promise<void>;
 
 const defaultSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

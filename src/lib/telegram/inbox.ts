@@ -6,6 +6,10 @@
  * the stored reply instead of calling the model again) and store the plan; then send its parts,
  * counting each one sent. A crash anywhere leaves the update pending with what is already done
  * recorded, so the next run sends only what is missing: one reply per update.
+ *
+ * While the model writes, the reply is previewed (`reply-stream.ts`): drafts leave nothing behind,
+ * and a message streamed by edits is recorded on the update first, so the plan's first part edits
+ * it into the final text, on this run or a retry, instead of posting a second message.
  */
 import { InputFile, type Bot } from "grammy/web";
 import type { Config } from "../config.ts";
@@ -20,9 +24,14 @@ import { createBot, describeBotError, GrammyError, isPermanentBotError, retryAft
 import { routeUpdate, type Decision } from "./update-route.ts";
 import { planReply, textPlan, type Plan, type PlanPart } from "./reply-plan.ts";
 import { isEntityParseError, markdownToTelegramHtml } from "./format.ts";
-import { ALREADY_CONNECTED, CONNECTED, HELP, NEW_CONVERSATION, PRIVATE, RATE_LIMITED, TEXT_ONLY } from "./messages.ts";
+import { ALREADY_CONNECTED, CONNECTED, HELP, NEW_CONVERSATION, PHOTO_TOO_LARGE, PHOTO_UNREADABLE, PRIVATE, RATE_LIMITED, TEXT_ONLY } from "./messages.ts";
 import { enforceLimit } from "../rate-limit.ts";
 import type { ContainerTelegramHistory } from "./container-history.ts";
+import type { ChatFrame } from "../chat/frames.ts";
+import { MAX_IMAGE_BYTES } from "../images/image-bytes.ts";
+import { receivePhoto } from "./photo-in.ts";
+import { draftIdFor, grammyTransport, TelegramReplyStream } from "./reply-stream.ts";
+import { createStreamApi } from "./bot.ts";
 
 export const INBOX_JOB = "telegram_inbox";
 /** Attempts at one update before it is given up (so one bad update cannot block the ones after it). */
@@ -56,6 +65,8 @@ export class TelegramInbox {
   /** Alarms do not overlap, but a test or a manual run may call in while one is running. */
   private running = false;
   private rateNoticeAt = 0;
+  /** Telegram refused a draft for this bot: later replies stream by edits from the start. */
+  private draftsRefused = false;
 
   constructor(private readonly host: InboxHost) {}
 
@@ -122,7 +133,7 @@ export class TelegramInbox {
   private async decide(bot: Bot, record: BotRecord, row: InboxRow): Promise<Plan> {
     const { store } = this.host;
     const update: unknown = JSON.parse(row.body);
-    const decision = routeUpdate(update, { ownerChatId: record.ownerChatId, linkCode: record.linkCode, botUsername: record.username }, timingSafeEqualStr);
+    const decision = routeUpdate(update, { ownerChatId: record.ownerChatId, linkCode: record.linkCode, botUsername: record.username }, timingSafeEqualStr, MAX_IMAGE_BYTES);
     console.log(JSON.stringify({ event: "telegram_update", updateId: row.updateId, kind: decision.kind }));
     if (decision.kind === "ignore") return { chatId: 0, parts: [] };
     const reply = (parts: PlanPart[]): Plan => ({ chatId: decision.chatId, parts });
@@ -147,7 +158,7 @@ export class TelegramInbox {
         // A forward that looked failed (it timed out) may still have reached the container, which
         // answered: one reply per update, so the direct path stays silent then.
         if (this.host.containerHistory?.answered(`tg-${row.updateId}`)) return reply([]);
-        return reply(await this.answer(bot, decision, row.updateId));
+        return reply(await this.answer(bot, decision, row));
     }
   }
 
@@ -172,37 +183,61 @@ export class TelegramInbox {
     return true;
   }
 
-  /** The companion's answer through the chat engine, with "typing…" shown until it is ready. */
-  private async answer(bot: Bot, decision: Extract<Decision, { kind: "chat" }>, updateId: number): Promise<PlanPart[]> {
+  /**
+   * The companion's answer through the chat engine: "typing…" until the first words show, then the
+   * reply previewed as it is written; the returned parts finish it.
+   */
+  private async answer(bot: Bot, decision: Extract<Decision, { kind: "chat" }>, row: InboxRow): Promise<PlanPart[]> {
+    const { store, config } = this.host;
+    let images: string[] | undefined;
+    if (decision.photo) {
+      const received = await receivePhoto({ config, bucket: this.host.env.IMAGES, userId: this.host.userId(), fetch: this.host.fetch }, bot, decision.photo, row.updateId);
+      if (received.kind === "too_large") return textPlan(PHOTO_TOO_LARGE);
+      if (received.kind === "unreadable") return textPlan(PHOTO_UNREADABLE);
+      images = [received.imageId];
+    }
     const stopTyping = keepTyping(bot, decision.chatId);
+    const stream = new TelegramReplyStream(grammyTransport(createStreamApi(config, bot.token, this.host.fetch)), {
+      chatId: decision.chatId,
+      draftId: draftIdFor(row.updateId),
+      mode: row.streamMessageId !== null || this.draftsRefused ? "edit" : "draft",
+      messageId: row.streamMessageId,
+      onMessage: (messageId) => store.markStreamMessage(row.updateId, messageId),
+      onVisible: stopTyping,
+      onDraftsRefused: () => {
+        this.draftsRefused = true;
+      },
+    });
+    let written = "";
+    const listener = (frame: ChatFrame) => {
+      if (frame.type !== "delta") return;
+      written += frame.text;
+      stream.update(written);
+    };
+    let parts: PlanPart[];
+    let streamedInto: number | null = null;
     try {
-      let result: ReplyResult;
-      try {
-        const started = await this.host.chat.send({ clientId: `tg-${updateId}`, text: decision.text, channel: "telegram" });
-        result = await started.result;
-      } catch (error) {
-        // Our own refusals (over today's budget, ...) are the answer; anything else is retried.
-        if (error instanceof HttpError && error.status < 500) return textPlan(error.message);
-        throw error;
-      }
-      return planReply(result);
+      const started = await this.host.chat.send({ clientId: `tg-${row.updateId}`, text: decision.text, channel: "telegram", images }, { listener });
+      parts = planReply(await started.result);
+    } catch (error) {
+      // Our own refusals (over today's budget, ...) are the answer; anything else is retried.
+      if (!(error instanceof HttpError && error.status < 500)) throw error;
+      parts = textPlan(error.message);
     } finally {
       stopTyping();
+      const stats = await stream.finish();
+      if (stats.calls > 0) console.log(JSON.stringify({ event: "telegram_stream", updateId: row.updateId, ...stats }));
+      streamedInto = stats.messageId;
     }
+    const first = parts[0];
+    if (streamedInto !== null && first?.type === "text") parts[0] = { ...first, editMessageId: streamedInto };
+    return parts;
   }
 
   private async sendPart(bot: Bot, chatId: number, part: PlanPart): Promise<void> {
     if (part.type === "text") {
-      if (part.markdown) {
-        try {
-          await bot.api.sendMessage(chatId, markdownToTelegramHtml(part.text), { parse_mode: "HTML" });
-          return;
-        } catch (error) {
-          if (!(error instanceof GrammyError && error.error_code === 400 && isEntityParseError(error.description))) throw error;
-          console.warn(JSON.stringify({ event: "telegram_plain_fallback", error: describeBotError(error) }));
-        }
-      }
-      await bot.api.sendMessage(chatId, part.text);
+      if (part.editMessageId !== undefined && (await this.editInto(bot, chatId, part.editMessageId, part))) return;
+      await sendFormatted(part, (text, html) => bot.api.sendMessage(chatId, text, html ? { parse_mode: "HTML" } : {}));
       return;
     }
     const object = await this.host.env.IMAGES.get(imageKey(this.host.userId(), part.imageId));
@@ -213,6 +248,35 @@ export class TelegramInbox {
     const bytes = new Uint8Array(await object.arrayBuffer());
     await bot.api.sendPhoto(chatId, new InputFile(bytes, `${part.imageId}.png`), part.caption ? { caption: part.caption } : {});
   }
+
+  /** Edits the streamed message into its final text; false when it cannot be edited (then it is sent anew). */
+  private async editInto(bot: Bot, chatId: number, messageId: number, part: Extract<PlanPart, { type: "text" }>): Promise<boolean> {
+    try {
+      await sendFormatted(part, (text, html) => bot.api.editMessageText(chatId, messageId, text, html ? { parse_mode: "HTML" } : {}));
+      return true;
+    } catch (error) {
+      if (error instanceof GrammyError && error.error_code === 400) {
+        if (/not modified/i.test(error.description)) return true;
+        console.warn(JSON.stringify({ event: "telegram_stream_edit_failed", error: describeBotError(error) }));
+        return false;
+      }
+      throw error;
+    }
+  }
+}
+
+/** A text part as Telegram HTML, or as plain text when Telegram refuses the markup. */
+async function sendFormatted(part: Extract<PlanPart, { type: "text" }>, send: (text: string, html: boolean) => Promise<unknown>): Promise<void> {
+  if (part.markdown) {
+    try {
+      await send(markdownToTelegramHtml(part.text), true);
+      return;
+    } catch (error) {
+      if (!(error instanceof GrammyError && error.error_code === 400 && isEntityParseError(error.description))) throw error;
+      console.warn(JSON.stringify({ event: "telegram_plain_fallback", error: describeBotError(error) }));
+    }
+  }
+  await send(part.text, false);
 }
 
 /** Sends "typing…" now and every TYPING_EVERY_MS until the returned function is called. */

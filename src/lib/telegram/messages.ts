@@ -17,7 +17,11 @@ export const HELP = [
   "/help — this message",
 ].join("\n");
 
-export const TEXT_ONLY = "I can only read text messages for now. Could you write it in a few words?";
+export const TEXT_ONLY = "I can read text and photos, but not this kind of message yet. Could you write it in a few words, or send it as a photo?";
+
+export const PHOTO_TOO_LARGE = "That photo is too large for me to look at. Could you send a smaller one?";
+
+export const PHOTO_UNREADABLE = "I couldn't read that as a picture. Send it as a photo (JPEG, PNG, WebP or GIF) and I'll take a look.";
 
 export const REPLY_FAILED = "Sorry, I couldn't answer that just now. Please send it again in a moment.";
 

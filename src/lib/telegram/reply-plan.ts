@@ -8,8 +8,11 @@ import { splitForTelegram } from "./split.ts";
 import { CUT_OFF_NOTE, REPLY_FAILED } from "./messages.ts";
 
 export type PlanPart =
-  /** `markdown`: the companion's words, sent as Telegram HTML (plain text if Telegram refuses it). */
-  | { type: "text"; text: string; markdown: boolean }
+  /**
+   * `markdown`: the companion's words, sent as Telegram HTML (plain text if Telegram refuses it).
+   * `editMessageId`: the message the reply streamed into, edited into this part instead of a new one.
+   */
+  | { type: "text"; text: string; markdown: boolean; editMessageId?: number }
   /** A generated image, read from R2 when it is sent. */
   | { type: "photo"; imageId: string; caption: string };
 

@@ -42,3 +42,9 @@ export const TELEGRAM_SCHEMA: string[] = [
     told_at INTEGER NOT NULL
   )`,
 ];
+
+/**
+ * Migration 9 (issue 18): the message a reply streamed into by edits (where drafts are refused), so
+ * a retry after a crash edits that message into the final reply instead of posting a second one.
+ */
+export const TELEGRAM_STREAM_SCHEMA: string[] = ["ALTER TABLE telegram_inbox ADD COLUMN stream_message_id INTEGER"];

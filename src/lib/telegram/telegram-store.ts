@@ -28,6 +28,8 @@ export interface InboxRow {
   plan: Plan | null;
   sent: number;
   attempts: number;
+  /** The message this reply streamed into by edits, if any. */
+  streamMessageId: number | null;
 }
 
 interface BotRow {
@@ -50,6 +52,7 @@ interface InboxDbRow {
   plan: string | null;
   sent: number;
   attempts: number;
+  stream_message_id: number | null;
 }
 
 export class TelegramStore {
@@ -112,9 +115,12 @@ export class TelegramStore {
 
   /** The oldest pending update by id: updates are handled in Telegram's order, whatever their arrival. */
   nextPending(): InboxRow | null {
-    const row = this.sql.one<InboxDbRow>("SELECT update_id, bot_id, body, plan, sent, attempts FROM telegram_inbox WHERE state = 'pending' ORDER BY update_id LIMIT 1");
+    const row = this.sql.one<InboxDbRow>("SELECT update_id, bot_id, body, plan, sent, attempts, stream_message_id FROM telegram_inbox WHERE state = 'pending' ORDER BY update_id LIMIT 1");
     if (!row) return null;
-    return { updateId: row.update_id, botId: row.bot_id, body: row.body, plan: row.plan === null ? null : (JSON.parse(row.plan) as Plan), sent: row.sent, attempts: row.attempts };
+    return {
+      updateId: row.update_id, botId: row.bot_id, body: row.body, plan: row.plan === null ? null : (JSON.parse(row.plan) as Plan),
+      sent: row.sent, attempts: row.attempts, streamMessageId: row.stream_message_id,
+    };
   }
 
   pendingCount(): number {
@@ -123,6 +129,11 @@ export class TelegramStore {
 
   savePlan(updateId: number, plan: Plan): void {
     this.sql.run("UPDATE telegram_inbox SET plan = ?, sent = 0 WHERE update_id = ? AND state = 'pending'", JSON.stringify(plan), updateId);
+  }
+
+  /** The message a reply is streaming into (edit mode), recorded before it is edited again. */
+  markStreamMessage(updateId: number, messageId: number): void {
+    this.sql.run("UPDATE telegram_inbox SET stream_message_id = ? WHERE update_id = ?", messageId, updateId);
   }
 
   markSent(updateId: number, sent: number): void {

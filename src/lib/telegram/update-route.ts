@@ -18,22 +18,51 @@ export type Decision =
   | { kind: "start"; chatId: number }
   | { kind: "new"; chatId: number }
   | { kind: "help"; chatId: number }
-  /** The owner sent something without text (a sticker, a voice note). */
+  /** The owner sent something without text or photo (a sticker, a voice note). */
   | { kind: "text_only"; chatId: number }
-  | { kind: "chat"; chatId: number; text: string };
+  /** `text` may be empty when a photo comes without a caption. */
+  | { kind: "chat"; chatId: number; text: string; photo?: PhotoChoice };
+
+/** The photo size to fetch: the largest Telegram offers within the cap, or a note that none fits. */
+export type PhotoChoice = { fileId: string; fileSize: number | null } | { tooLarge: true };
+
+interface PhotoSizeLike {
+  file_id?: unknown;
+  width?: unknown;
+  height?: unknown;
+  file_size?: unknown;
+}
 
 interface MessageLike {
   chat?: { id?: unknown; type?: unknown };
   from?: { is_bot?: unknown };
   text?: unknown;
   caption?: unknown;
+  photo?: unknown;
+}
+
+/**
+ * Telegram sends a photo as several sizes of one picture. The largest whose size is known to fit
+ * `maxBytes` is taken (a size without `file_size` counts as fitting; the download is capped anyway).
+ */
+export function choosePhoto(sizes: unknown, maxBytes: number): PhotoChoice | null {
+  if (!Array.isArray(sizes)) return null;
+  const valid = (sizes as PhotoSizeLike[]).filter((s): s is PhotoSizeLike & { file_id: string } => typeof s?.file_id === "string" && s.file_id !== "");
+  if (valid.length === 0) return null;
+  const area = (s: PhotoSizeLike) => (Number(s.width) || 0) * (Number(s.height) || 0);
+  const fitting = valid
+    .filter((s) => typeof s.file_size !== "number" || s.file_size <= maxBytes)
+    .sort((a, b) => area(b) - area(a));
+  const best = fitting[0];
+  if (!best) return { tooLarge: true };
+  return { fileId: best.file_id, fileSize: typeof best.file_size === "number" ? best.file_size : null };
 }
 
 /**
  * Routes one update. `codesEqual` compares the link code (constant time in production: the code
  * is a credential that makes a chat the owner's).
  */
-export function routeUpdate(update: unknown, state: BindingState, codesEqual: (a: string, b: string) => boolean): Decision {
+export function routeUpdate(update: unknown, state: BindingState, codesEqual: (a: string, b: string) => boolean, maxPhotoBytes = Number.POSITIVE_INFINITY): Decision {
   const message = (update as { message?: MessageLike } | null)?.message;
   if (!message || typeof message !== "object") return { kind: "ignore", reason: "not a message" };
   const chatId = message.chat?.id;
@@ -52,6 +81,8 @@ export function routeUpdate(update: unknown, state: BindingState, codesEqual: (a
   if (!isOwner) return { kind: "stranger", chatId };
   if (command?.name === "new") return { kind: "new", chatId };
   if (command?.name === "help") return { kind: "help", chatId };
+  const photo = choosePhoto(message.photo, maxPhotoBytes);
+  if (photo) return { kind: "chat", chatId, text: text ?? "", photo };
   if (text === null || text.trim() === "") return { kind: "text_only", chatId };
   return { kind: "chat", chatId, text };
 }
