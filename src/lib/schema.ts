@@ -33,7 +33,7 @@ export const USER_MIGRATIONS: Migration[] = [
   { version: 6, statements: [USAGE_BY_VIA_SCHEMA] },
   // The container's Telegram messages in history (issue 13).
   { version: 7, statements: CONTAINER_TELEGRAM_SCHEMA },
-  // (7 is another change's.) The container's scheduled jobs and its saved state's index (issue 15).
+  // The container's scheduled jobs and its saved state's index (issue 15).
   { version: 8, statements: [SCHEDULE_SCHEMA, STATE_SCHEMA] },
   // Telegram replies stream by editing a message where drafts are refused (issue 18).
   { version: 9, statements: TELEGRAM_STREAM_SCHEMA },
