@@ -27,10 +27,7 @@ import { buildMe, type Me } from "../lib/me.ts";
 import { userLogHash } from "../lib/request-log.ts";
 import { UpstreamMeter } from "../lib/upstream-meter.ts";
 import { FLY_JOBS, FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
-import { Circuit } from "../lib/container/circuit.ts";
-import { chooseRoute, type Route } from "../lib/container/route.ts";
-import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "../lib/container/container-client.ts";
-import type { ReplyProducer } from "../lib/chat/reply-context.ts";
+import { ContainerRouting } from "../lib/container/container-routing.ts";
 import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
@@ -55,15 +52,14 @@ export class UserActor extends DurableObject<Env> {
   readonly sockets: SocketHub;
   readonly chat: ChatEngine;
   readonly fly: FlyService;
-  readonly circuit: Circuit;
   /** Upstream calls this object made, for the job and reply log lines. */
   readonly meter = new UpstreamMeter();
   readonly telegram: TelegramService;
   readonly gateway: ModelGateway;
   /** Issue 15: the container's saved state, its schedule and the wakes. */
   readonly life: ContainerLife;
-  /** How long a sleeping container may take to wake before a message falls back (tests shorten it). */
-  containerTuning: ContainerTuning;
+  /** The container as a route: route choice, its producer, Telegram forwarding, the circuit. */
+  readonly container: ContainerRouting;
   private bedrockClient: BedrockRuntimeClient | null = null;
   /** The owner as log lines name them (a keyed hash, never the id). */
   private userHash: string | undefined;
@@ -76,11 +72,6 @@ export class UserActor extends DurableObject<Env> {
     this.workspace = new Workspace(this.sql, (change) => this.onWorkspaceChange(change));
     this.history = new ChatHistory(this.sql);
     this.sockets = new SocketHub(ctx);
-    this.circuit = new Circuit(this.sql);
-    this.containerTuning = {
-      wakeBudgetMs: this.config.containerWakeBudgetMs, retryBaseMs: 250,
-      idleTimeoutMs: this.config.containerIdleTimeoutMs, replyCapMs: this.config.containerReplyCapMs,
-    };
     ctx.blockConcurrencyWhile(async () => {
       migrate(this.sql, ctx.storage, USER_MIGRATIONS);
       // A reply still "streaming" in storage belonged to an instance that stopped mid-reply.
@@ -99,7 +90,7 @@ export class UserActor extends DurableObject<Env> {
       bedrock: () => this.bedrock(),
       meter: this.meter,
       logContext: () => ({ user: this.userHash }),
-      containerProducer: () => (this.route() === "container" ? this.containerProducer() : null),
+      containerProducer: () => this.container.producer(),
       // A safety net: if this instance is evicted while messages wait, the alarm takes them up.
       onQueued: () => this.ctx.waitUntil(this.jobs.schedule(CHAT_QUEUE_JOB, QUEUE_CHECK_MS)),
     });
@@ -136,7 +127,19 @@ export class UserActor extends DurableObject<Env> {
       publicUrl: () => requirePublicUrl(this.env, "http://127.0.0.1:8787"),
     }, { fetch: this.meter.fetch("fly") });
     this.fly.defineJobs();
-    this.jobs.define("container_health", { run: () => this.checkContainerHealth(), maxAttempts: 20, backoffBaseMs: this.config.containerCooldownMs });
+    this.container = new ContainerRouting({
+      config: this.config,
+      sql: this.sql,
+      jobs: this.jobs,
+      meter: this.meter,
+      profile: () => readProfile(this.sql),
+      flyState: () => this.fly.state(),
+      appUrl: () => this.fly.appUrl(),
+      gatewayToken: () => this.fly.gatewayToken(),
+      workspaceVersion: () => this.workspace.digest(),
+      waitUntil: (work) => this.ctx.waitUntil(work),
+    });
+    this.container.defineJobs();
     this.telegram = new TelegramService({
       env,
       config: this.config,
@@ -149,7 +152,7 @@ export class UserActor extends DurableObject<Env> {
       fetch: this.meter.fetch("telegram"),
       forwardToContainer: async (update, beforeForward) => {
         const secrets = this.telegram.secrets();
-        return secrets ? this.forwardTelegramToContainer(update, secrets.webhookSecret, beforeForward) : false;
+        return secrets ? this.container.forwardTelegram(update, secrets.webhookSecret, beforeForward) : false;
       },
       broadcast: (frame) => this.sockets.broadcast(frame),
     });
@@ -163,7 +166,7 @@ export class UserActor extends DurableObject<Env> {
       fetch: this.meter.fetch("container"),
       appUrl: () => this.fly.appUrl(),
       flyReady: () => this.fly.state() === "ready",
-      routesToContainer: () => this.route() === "container",
+      routesToContainer: () => this.container.route() === "container",
       dailyBudget: () => {
         const profile = readProfile(this.sql);
         return profile ? dailyBudget(profile.tier, this.config) : null;
@@ -523,62 +526,14 @@ export class UserActor extends DurableObject<Env> {
     return profile;
   }
 
-  /** Where this user's next message goes (the same answer for web, HTTP and Telegram). */
-  route(): Route {
-    const profile = readProfile(this.sql);
-    return profile ? chooseRoute(profile, this.fly.state(), this.circuit.isOpen()) : "direct";
-  }
-
-  private containerProducer(): ReplyProducer {
-    return {
-      produce: async (reply) => {
-        const [appUrl, gatewayToken] = [this.fly.appUrl(), await this.fly.gatewayToken()];
-        if (!appUrl || !gatewayToken) return false;
-        const target = { appUrl, gatewayToken, userId: this.requireProfile().userId, workspaceVersion: await this.workspace.digest() };
-        const producer = new ContainerProducer(target, this.containerTuning, (reason) => this.openCircuit(reason), this.meter.fetch("container"));
-        return producer.produce(reply);
-      },
-    };
-  }
-
-  /**
-   * Telegram for container-routed users: the container answers; false means "answer directly".
-   * `beforeForward` runs once the update is going to the container (it is stored in history then).
-   */
-  async forwardTelegramToContainer(update: unknown, webhookSecret: string, beforeForward?: () => void): Promise<boolean> {
-    const appUrl = this.fly.appUrl();
-    if (this.route() !== "container" || !appUrl) return false;
-    const workspaceVersion = await this.workspace.digest();
-    beforeForward?.();
-    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion }, update, this.containerTuning, this.meter.fetch("container"));
-    if (!delivered) this.openCircuit("the container did not take a Telegram update");
-    return delivered;
-  }
-
-  private openCircuit(reason: string): void {
-    this.circuit.open(this.config.containerCooldownMs, reason);
-    console.warn(JSON.stringify({ event: "container_circuit_open", reason }));
-    this.ctx.waitUntil(this.jobs.schedule("container_health", this.config.containerCooldownMs, undefined, "replace"));
-  }
-
-  /** Closes the circuit once the container answers /health again. */
-  private async checkContainerHealth(): Promise<void> {
-    const appUrl = this.fly.appUrl();
-    if (!appUrl || this.fly.state() !== "ready") return this.circuit.close();
-    const response = await fetch(`${appUrl}/health`, { signal: AbortSignal.timeout(this.containerTuning.wakeBudgetMs) });
-    await response.body?.cancel();
-    if (!response.ok) throw new Error(`container health answered ${response.status}`);
-    this.circuit.close();
-  }
-
   private async describeMe(): Promise<Me> {
     const fly = this.fly.state() === "none" ? { state: "none" as const } : await this.fly.status();
-    return buildMe(this.requireProfile(), this.sql, { mode: this.route(), fly, telegram: this.telegram.status() });
+    return buildMe(this.requireProfile(), this.sql, { mode: this.container.route(), fly, telegram: this.telegram.status() });
   }
 
   private helloFrame(): ChatFrame {
     const profile = this.requireProfile();
-    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: this.route(), fly: { state: this.fly.state() }, pending: this.chat.pending() };
+    return { type: "hello", userId: profile.userId, tier: profile.tier, mode: this.container.route(), fly: { state: this.fly.state() }, pending: this.chat.pending() };
   }
 
   private async onSocketFrame(ws: WebSocket, frame: ClientFrame): Promise<void> {

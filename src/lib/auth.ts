@@ -1,6 +1,6 @@
 /**
  * Who is calling: our own HS256 user tokens (jose, algorithm pinned, `aud` and `exp` checked), an
- * optional external JWKS issuer, the seed's `Authorization: Email` header only where explicitly
+ * optional external JWKS issuer, the `Authorization: Email` header only where explicitly
  * allowed (local development), and the operator's admin token compared in constant time.
  *
  * jose instead of hand-rolled JWT code: it rejects `alg: none`, algorithm confusion and malformed

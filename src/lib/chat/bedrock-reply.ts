@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import type { Workspace } from "../workspace.ts";
 import { ZERO_USAGE } from "../usage.ts";
 import { HISTORY_CHAR_BUDGET, appendToolRound, buildConverseParts, buildSystemPrompt, type ToolRound } from "./prompt.ts";
-import { generateImage, streamTurn, type RetryPolicy } from "./bedrock.ts";
+import { generateImage, streamTurn } from "./bedrock.ts";
 import { TOOL_SPECS, runTool } from "./tools.ts";
 import type { ReplyContext } from "./reply-context.ts";
 import { describeForUser } from "./reply-errors.ts";
@@ -24,7 +24,6 @@ export interface BedrockReplyHost {
   workspace: Workspace;
   bedrock(): BedrockRuntimeClient;
   userId(): string;
-  retryPolicy?: RetryPolicy;
 }
 
 export async function replyWithBedrock(host: BedrockReplyHost, reply: ReplyContext): Promise<void> {
@@ -47,7 +46,7 @@ export async function replyWithBedrock(host: BedrockReplyHost, reply: ReplyConte
     const turn = await streamTurn(client, host.config, { system: parts.system, messages, tools: parts.tools, maxTokens: MAX_OUTPUT_TOKENS }, (piece) => {
       reply.emitText(first ? separator + piece : piece);
       first = false;
-    }, reply.signal, host.retryPolicy);
+    }, reply.signal);
     reply.addUsage(turn.usage);
     if (turn.stopReason !== "tool_use" || turn.toolUses.length === 0 || round === MAX_TOOL_ROUNDS - 1) return;
 

@@ -18,7 +18,7 @@ import type { Profile } from "../profile.ts";
 import { ZERO_USAGE, addUsage, assertWithinBudget, costUsd, dailyBudget, recordUsage, subtractUsage, type Usage } from "../usage.ts";
 import type { ChatHistory, Channel, ReplyStatus, StoredImage, Via } from "./history.ts";
 import type { ChatFrame, FrameListener } from "./frames.ts";
-import { StreamInterruptedError, type RetryPolicy } from "./bedrock.ts";
+import { StreamInterruptedError } from "./bedrock.ts";
 import { replyWithBedrock } from "./bedrock-reply.ts";
 import type { ReplyContext, ReplyProducer } from "./reply-context.ts";
 import { describeForUser } from "./reply-errors.ts";
@@ -70,7 +70,6 @@ export interface ChatHost {
   bedrock(): BedrockRuntimeClient;
   /** The container route, when hybrid routing picks it for this message. */
   containerProducer?(): ReplyProducer | null;
-  retryPolicy?: RetryPolicy;
   /** Counts upstream calls for the reply's log line. */
   meter?: UpstreamMeter;
   /** Fields for every reply log line (the owner's log hash). */

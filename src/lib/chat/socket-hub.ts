@@ -35,10 +35,6 @@ export class SocketHub {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  count(): number {
-    return this.ctx.getWebSockets().length;
-  }
-
   broadcast(frame: ChatFrame): void {
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0) return;

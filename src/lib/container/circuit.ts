@@ -36,8 +36,4 @@ export class Circuit {
   close(): void {
     this.sql.run("UPDATE container_circuit SET open_until = 0, failures = 0, last_error = NULL WHERE id = 1");
   }
-
-  lastError(): string | null {
-    return this.sql.one<{ last_error: string | null }>("SELECT last_error FROM container_circuit WHERE id = 1")?.last_error ?? null;
-  }
 }

@@ -222,10 +222,6 @@ export class FlyClient {
     await this.request("POST", `/v1/apps/${enc(app)}/machines/${enc(id)}/stop`, { body: {}, idempotent: true });
   }
 
-  async suspendMachine(app: string, id: string): Promise<void> {
-    await this.request("POST", `/v1/apps/${enc(app)}/machines/${enc(id)}/suspend`, { idempotent: true });
-  }
-
   /** False when the machine was already gone. */
   async deleteMachine(app: string, id: string, force = true): Promise<boolean> {
     const res = await this.request("DELETE", `/v1/apps/${enc(app)}/machines/${enc(id)}`, { query: { force: force || undefined }, idempotent: true, accept: [404] });

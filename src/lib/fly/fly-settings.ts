@@ -28,8 +28,6 @@ export interface FlyTuning {
   /** Long-poll length of one wait call (Fly allows up to 60 s). */
   waitPollSeconds: number;
   healthTimeoutMs: number;
-  /** After a delete, how soon to look whether the app is gone. */
-  deleteRecheckMs: number;
 }
 
 export const DEFAULT_TUNING: FlyTuning = {
@@ -50,7 +48,6 @@ export const DEFAULT_TUNING: FlyTuning = {
   waitStartedMs: 120_000,
   waitPollSeconds: 60,
   healthTimeoutMs: 30_000,
-  deleteRecheckMs: 3_000,
 };
 
 /** The defaults, overridden by the optional `FLY_TUNING` JSON var (numbers only; others ignored). */

@@ -47,7 +47,7 @@ export function buildMachineConfig(input: MachineConfigInput): MachineConfig {
           { port: 80, handlers: ["http"], force_https: true },
           { port: 443, handlers: ["tls", "http"] },
         ],
-        // Without autostop the proxy starts machines but never stops them (the seed's bug): idle
+        // Without autostop the proxy starts machines but never stops them: idle
         // users must cost only storage.
         autostop: effectiveAutostop(input.autostop, memoryMb),
         autostart: true,

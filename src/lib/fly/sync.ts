@@ -14,7 +14,7 @@ import type { FlyContext } from "./fly-context.ts";
 import type { Machine } from "./fly-types.ts";
 import { configDrift, configKey, machineNames } from "./machine-config.ts";
 import { isLive, missingIps } from "./provisioner.ts";
-import { changedFileNames, diffSecrets, isWorkspaceOnly, isEmptyDiff, isFileSecret } from "./secrets.ts";
+import { changedFileNames, diffSecrets, isWorkspaceOnly, isEmptyDiff } from "./secrets.ts";
 
 export interface SyncResult {
   changed: string[];

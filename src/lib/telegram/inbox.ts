@@ -13,7 +13,7 @@
  */
 import { InputFile, type Bot } from "grammy/web";
 import type { Config } from "../config.ts";
-import type { ChatEngine, ReplyResult } from "../chat/chat-engine.ts";
+import type { ChatEngine } from "../chat/chat-engine.ts";
 import type { ChatHistory } from "../chat/history.ts";
 import { imageKey } from "../chat/tools.ts";
 import { HttpError } from "../errors.ts";
