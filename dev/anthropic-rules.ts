@@ -10,6 +10,8 @@
  * Returns the ValidationException message, or undefined when Bedrock would accept the body.
  */
 
+import { decodeBase64, sniffImage } from "./image-bytes-check.ts";
+
 type Obj = Record<string, unknown>;
 
 export const ANTHROPIC_VERSION = "bedrock-2023-05-31";
@@ -48,23 +50,6 @@ const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null &
 const typeName = (v: unknown) => (v === null ? "Null" : Array.isArray(v) ? "JSONArray" : typeof v === "string" ? "String" : typeof v === "number" ? (Number.isInteger(v) ? "Integer" : "BigDecimal") : typeof v === "boolean" ? "Boolean" : "JSONObject");
 const extraKey = (o: Obj, allowed: string[]) => Object.keys(o).find((k) => !allowed.includes(k));
 
-function sniffImage(bytes: Uint8Array): string | undefined {
-  const starts = (...sig: number[]) => sig.every((b, i) => bytes[i] === b);
-  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "image/png";
-  if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
-  if (starts(0x47, 0x49, 0x46, 0x38)) return "image/gif";
-  if (starts(0x52, 0x49, 0x46, 0x46) && bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50) return "image/webp";
-  return undefined;
-}
-
-function decodeBase64(value: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) return undefined;
-  const raw = atob(value);
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return bytes;
-}
-
 /** Per-request tallies the block checks feed. */
 interface Tally { cacheControls: { ttl: string; where: string }[]; images: number }
 
@@ -88,8 +73,9 @@ function validateImage(b: Obj, where: string, tally: Tally): string | undefined 
   const bytes = typeof src.data === "string" && src.data !== "" ? decodeBase64(src.data) : undefined;
   if (!bytes) return `${where}.source.base64.data: The image data is empty or not valid base64.`;
   if (bytes.length > MAX_IMAGE_BYTES) return `${where}.source.base64: image exceeds 3.75 MB maximum: ${bytes.length} bytes > ${MAX_IMAGE_BYTES} bytes`;
-  const actual = sniffImage(bytes);
-  if (!actual) return `${where}.source.base64.data: Could not process image`;
+  const sniffed = sniffImage(bytes);
+  if (!sniffed) return `${where}.source.base64.data: Could not process image`;
+  const actual = `image/${sniffed}`;
   if (actual !== src.media_type)
     return `${where}.source.base64.data: The image was specified using the ${String(src.media_type)} media type, but the image appears to be a ${actual} image`;
   return undefined;

@@ -7,13 +7,14 @@
  * Returns a ValidationException message, or undefined when Bedrock would accept the request.
  */
 
+import { IMAGE_FORMATS, decodeBase64, sniffImage } from "./image-bytes-check.ts";
+
 type Obj = Record<string, unknown>;
 
 const BLOCK_KEYS = new Set(["text", "image", "document", "video", "toolUse", "toolResult", "reasoningContent", "cachePoint", "citationsContent", "guardContent", "searchResult"]);
 const SYSTEM_KEYS = new Set(["text", "cachePoint", "guardContent"]);
 const TOOL_RESULT_KEYS = new Set(["text", "json", "image", "document", "video", "searchResult"]);
 /** Converse image blocks: these formats, at most 3.75 MB each and 20 per request. */
-export const IMAGE_FORMATS = ["png", "jpeg", "gif", "webp"] as const;
 export const MAX_IMAGE_BYTES = 3_932_160;
 export const MAX_IMAGES_PER_REQUEST = 20;
 /** Anthropic's limit, enforced by Bedrock for Claude: at most 4 cache checkpoints per request. */
@@ -25,24 +26,6 @@ const noPrefill = (model: string) => model.includes("claude-opus-4-6");
 
 function isObject(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** The magic bytes of each image format, checked against the declared `format`. */
-function sniffImage(bytes: Uint8Array): (typeof IMAGE_FORMATS)[number] | undefined {
-  const starts = (...sig: number[]) => sig.every((b, i) => bytes[i] === b);
-  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "png";
-  if (starts(0xff, 0xd8, 0xff)) return "jpeg";
-  if (starts(0x47, 0x49, 0x46, 0x38)) return "gif";
-  if (starts(0x52, 0x49, 0x46, 0x46) && bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50) return "webp";
-  return undefined;
-}
-
-function decodeBase64(value: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) return undefined;
-  const raw = atob(value);
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return bytes;
 }
 
 function validateImage(image: unknown, where: string): string | undefined {
