@@ -165,7 +165,7 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
 
   after(async () => {
     await container?.stop();
-    if (process.exitCode && stack) console.log(`\n[wrangler, last lines]\n${stack.log().slice(-4000)}`);
+    if (process.env.CONTAINER_TEST_ECHO === "1" && stack) console.log(`\n[wrangler, last lines]\n${stack.log().slice(-6000)}`);
     await stack?.stop();
     if (figures.length) console.log(`\n[hybrid-real figures]\n  ${figures.join("\n  ")}\n`);
   });
@@ -326,7 +326,7 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     assert.ok(Number(refused.headers.get("retry-after")) > 0);
     const error = (await refused.json()) as { type: string; error: { type: string; message: string } };
     assert.equal(error.type, "error");
-    assert.match(error.error.message, /today's .* tokens/);
+    assert.match(error.error.message, /daily budget of [\d,]+ tokens\. It resets at /);
 
     // Web chat is refused by the Worker itself before any container is asked.
     const web = await chat("real-4", "Are you there?");
