@@ -337,7 +337,7 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     assert.ok(Number(refused.headers.get("retry-after")) > 0);
     const error = (await refused.json()) as { type: string; error: { type: string; message: string } };
     assert.equal(error.type, "error");
-    assert.match(error.error.message, /daily budget of [\d,]+ tokens\. It resets at /);
+    assert.match(error.error.message, /daily usage limit of [\d,]+ tokens\. It resets at /);
 
     // Web chat is refused by the Worker itself before any container is asked.
     const web = await chat("real-4", "Are you there?");
@@ -349,7 +349,12 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     const told = await waitFor("the container's answer on Telegram", async () => (await sentTexts()).slice(before)[0], 180_000);
     figures.push(`over budget, the person read on Telegram: ${JSON.stringify(told)}`);
     assert.equal((await requestsFor("hr-budget")).length, 0, "the gateway refused before Bedrock");
-    assert.match(told, /budget|limit/i);
+    // OpenClaw does not relay the gateway's words: for a 429 it sends its own copy ("⚠️ The model
+    // request was rate-limited. Please try again in a few minutes." with openclaw 2026.9.6). Because
+    // the gateway's message names a daily usage limit, it sends it at once: with a message it took
+    // for a short throttle it honoured Retry-After (hours, until the reset) and the person heard
+    // nothing. The refusal itself is the gateway's 429, checked above and in the stand-in's silence.
+    assert.match(told, /^⚠️ .*(rate.?limit|usage limit|budget)/i);
     const stored = await waitFor("the answer in history", async () => (await history()).find((m) => m.replyTo === `tg-${updateId}`), 30_000);
     assert.equal(stored.via, "container");
   });
