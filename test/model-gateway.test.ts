@@ -137,6 +137,16 @@ describe("the model gateway", () => {
     }
   });
 
+  it("joins consecutive turns of one role into one, as Anthropic's API does (Bedrock refuses them)", async () => {
+    const { token } = await containerUser();
+    const { key, tag } = scenario();
+    const marked = { type: "text", text: "and the second part", cache_control: { type: "ephemeral" } };
+    const response = await call(token, { max_tokens: 64, system: tag, messages: [{ role: "user", content: "first part" }, { role: "user", content: [marked] }] });
+    expect(response.status).toBe(200);
+    const [sent] = await requests(key);
+    expect((sent!.body as { messages: unknown[] }).messages).toEqual([{ role: "user", content: [{ type: "text", text: "first part" }, marked] }]);
+  });
+
   it("relays Bedrock's refusal of a body as invalid_request_error", async () => {
     const { token } = await containerUser();
     const response = await call(token, { max_tokens: 64, messages: [{ role: "assistant", content: "I start" }] });

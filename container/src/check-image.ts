@@ -1,12 +1,10 @@
 /**
  * Build-time check of the image (the Dockerfile's last step): generates the configuration the image
- * serves with placeholder secrets and asks the installed OpenClaw to validate it against its schema
- * and its installed plugins. Fails when the config is invalid or when any plugin it needs is not
- * installed: an image that would answer every chat with "unknown provider" must not be pushed.
- *
- * The image serves the OpenAI-compatible model path (IMAGE_CHECK_ENV): the Bedrock provider plugin
- * cannot be had from the registries this project builds with, and issue 13 replaces the Bedrock
- * path with the Worker's model gateway. The Bedrock variant (PLACEHOLDER_ENV) fails this check.
+ * serves (the Worker's model gateway, Telegram through the Worker) from placeholder values of exactly
+ * the secrets the Worker sets, and asks the installed OpenClaw to validate it against its schema and
+ * its installed plugins. Fails when the config is invalid, when OpenClaw warns about it, or when a
+ * plugin it needs is not installed: an image that would answer every chat with "unknown provider"
+ * must not be pushed.
  *
  * Run: `node src/check-image.ts` (exit 0: fine; 1: a problem, printed).
  */
@@ -24,31 +22,32 @@ export interface CheckResult {
   raw: string;
 }
 
-/** Placeholder env: the shape of what the Worker sets, no real secret. */
+/**
+ * Placeholder values of the secrets a provisioned app holds (src/lib/fly/secrets.ts, desiredSecrets:
+ * a bot claimed, one workspace file). No AWS credential, no bot token: the container has neither.
+ */
 export const PLACEHOLDER_ENV: Record<string, string> = {
-  GATEWAY_TOKEN: "check-image-token",
-  AWS_ACCESS_KEY_ID: "AKIDEXAMPLEEXAMPLE00",
-  AWS_SECRET_ACCESS_KEY: "check-image-secret",
-  AWS_REGION: "us-east-1",
-  BEDROCK_MODEL_ID: "global.anthropic.claude-opus-4-6-v1",
-  TELEGRAM_BOT_TOKEN: "123456:check-image-bot-token-000000000000",
+  GATEWAY_TOKEN: "gw1.00000000000000000000.1.check-image-placeholder-0000000000000000",
+  SOULPRINT_USER_ID: "00000000000000000000",
+  SOULPRINT_CALLBACK_URL: "https://soulprint.invalid",
+  SOULPRINT_MODEL: "global.anthropic.claude-opus-4-6-v1",
   TELEGRAM_WEBHOOK_SECRET: "check-image-webhook-secret",
-  SOULPRINT_USER_ID: "check-image",
-  SOULPRINT_CALLBACK_URL: "https://example.invalid",
+  SOUL_MD_B64: Buffer.from("check-image", "utf8").toString("base64"),
 };
 
-/** What the image is checked with: the model path it can serve without extra plugins. */
-export const IMAGE_CHECK_ENV: Record<string, string> = {
-  ...PLACEHOLDER_ENV,
-  SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1",
-  SOULPRINT_MODEL_ID: "check-image-model",
-};
-
-export function checkImage(options: { stateDir: string; entry: string; node?: string; extraEnv?: Record<string, string> }): CheckResult {
+export function checkImage(options: {
+  stateDir: string;
+  entry: string;
+  node?: string;
+  extraEnv?: Record<string, string>;
+  /** Tests only: changes the generated config before it is validated (to see the check fail). */
+  alter?: (config: Record<string, unknown>) => void;
+}): CheckResult {
   const dir = mkdtempSync(join(tmpdir(), "soulprint-check-"));
   try {
     const env = { ...PLACEHOLDER_ENV, ...options.extraEnv };
     const config = buildOpenClawConfig(readContract(env), readInternalPorts({}), { workspace: join(dir, "workspace"), logFile: join(dir, "openclaw.log") });
+    options.alter?.(config);
     const configPath = join(dir, "openclaw.json");
     writeFileSync(configPath, JSON.stringify(config, null, 2));
     const run = spawnSync(options.node ?? process.execPath, [options.entry, "config", "validate", "--json"], {
@@ -58,15 +57,10 @@ export function checkImage(options: { stateDir: string; entry: string; node?: st
     });
     const raw = `${run.stdout ?? ""}${run.stderr ?? ""}`;
     const problems: string[] = [];
-    let parsed: { valid?: boolean; warnings?: { path?: string; message?: string }[]; errors?: unknown[] } | null = null;
-    try {
-      parsed = JSON.parse((run.stdout ?? "").trim().split("\n").filter((l) => l.startsWith("{")).at(-1) ?? "null");
-    } catch {
-      parsed = null;
-    }
+    const parsed = validatorAnswer(run.stdout ?? "");
     if (!parsed) problems.push(`openclaw config validate gave no JSON (exit ${run.status}): ${raw.slice(0, 500)}`);
     else {
-      if (parsed.valid !== true) problems.push(`invalid config: ${JSON.stringify(parsed.errors ?? parsed).slice(0, 1000)}`);
+      if (parsed.valid !== true) problems.push(`invalid config: ${JSON.stringify(parsed.issues ?? parsed.errors ?? parsed).slice(0, 1000)}`);
       for (const w of parsed.warnings ?? []) problems.push(`${w.path ?? "?"}: ${w.message ?? JSON.stringify(w)}`);
     }
     return { ok: problems.length === 0, problems, raw };
@@ -75,16 +69,35 @@ export function checkImage(options: { stateDir: string; entry: string; node?: st
   }
 }
 
+type ValidatorAnswer = { valid?: boolean; warnings?: { path?: string; message?: string }[]; issues?: unknown[]; errors?: unknown[] };
+
+/**
+ * `openclaw config validate --json`'s answer: one line when the config is valid, a pretty-printed
+ * object (with `issues`) when it is not; log lines may come before either.
+ */
+function validatorAnswer(stdout: string): ValidatorAnswer | null {
+  const text = stdout.trim();
+  for (let at = text.indexOf("{"); at >= 0; at = text.indexOf("{", at + 1)) {
+    if (at > 0 && text[at - 1] !== "\n") continue;
+    try {
+      const value = JSON.parse(text.slice(at)) as unknown;
+      if (typeof value === "object" && value !== null && "valid" in value) return value as ValidatorAnswer;
+    } catch {
+      // not the answer yet: a log line starting with "{", or the start of a later object
+    }
+  }
+  return null;
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const here = dirname(fileURLToPath(import.meta.url));
   const home = process.env.HOME ?? "/home/node";
   const result = checkImage({
     stateDir: resolve(process.env.OPENCLAW_STATE_DIR ?? join(home, ".openclaw")),
     entry: resolve(process.env.OPENCLAW_ENTRY ?? join(here, "..", "node_modules", "openclaw", "openclaw.mjs")),
-    extraEnv: IMAGE_CHECK_ENV,
   });
   if (result.ok) {
-    console.log("check-image: the configuration is valid and every plugin it needs is installed");
+    console.log("check-image: the gateway configuration is valid and every plugin it needs is installed");
   } else {
     for (const p of result.problems) console.error(`check-image: ${p}`);
     process.exit(1);

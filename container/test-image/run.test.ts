@@ -1,8 +1,11 @@
 /**
  * The built image, running as Fly runs it (`podman run --memory 2048m --cpus 1`, read-only root, the
- * image's tini as the one init): the container contract from the outside. The model is the
- * OpenAI-compatible stand-in, Telegram is dev/telegram-standin.ts, the Worker's write-back route a
- * callback stand-in, all on the host's loopback (reached from the container at 10.0.2.2).
+ * image's tini as the one init): the container contract from the outside, with only the secrets the
+ * Worker sets. The Worker is a stand-in of its container routes (test/helpers/callback-standin.ts):
+ * the model gateway, passed on to an Anthropic Messages stand-in (so the image's own model path,
+ * OpenClaw's `anthropic-messages` provider with the gateway token, runs), the Bot API route, which
+ * makes the calls on dev/telegram-standin.ts with the bot's token the container never has, and the
+ * write-back route; all on the host's loopback (reached from the container at 10.0.2.2).
  *
  * Prints the README's figures: cold start to /health 200, memory after the first reply and after ten.
  */
@@ -12,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { start as startTelegram } from "../../dev/telegram-standin.ts";
-import { currentTurn, startModelStandin, systemText, textOf, type ModelStandin } from "../test/helpers/model-standin.ts";
+import { currentTurn, hasToolResult, startModelStandin, systemText, textOf, type ModelStandin } from "../test/helpers/model-standin.ts";
 import { startCallbackStandin, waitFor, type CallbackStandin } from "../test/helpers/callback-standin.ts";
 import { HOST_FROM_CONTAINER, podman, startContainer, type StartedContainer } from "./helpers/podman.ts";
 import { describeMemory, memory } from "./helpers/figures.ts";
@@ -62,7 +65,7 @@ describe("the image, running under Fly's limits", { timeout: 900_000 }, () => {
     model = await startModelStandin();
     model.reply = (request) => {
       const turn = currentTurn(request.body);
-      if (turn.some((m) => m.role === "tool")) return "Noted.";
+      if (hasToolResult(turn)) return "Noted.";
       const said = turn.filter((m) => m.role === "user").map(textOf).join("\n");
       const remember = /REMEMBER: ([^\n]+)/.exec(said);
       if (remember) return { tool: "write", arguments: { path: "MEMORY.md", content: `${MEMORY}- ${remember[1]}\n` } };
@@ -70,7 +73,7 @@ describe("the image, running under Fly's limits", { timeout: 900_000 }, () => {
       return "Hello from the model stand-in.";
     };
     telegram = await startTelegram({ port: 0 });
-    callback = await startCallbackStandin();
+    callback = await startCallbackStandin({ gatewayToken: GATEWAY_TOKEN, gateway: { url: model.url }, telegram: { url: telegram.url, botToken: BOT_TOKEN } });
     const set = await fetch(`${telegram.url}/bot${BOT_TOKEN}/setWebhook`, {
       method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ url: WORKER_WEBHOOK, secret_token: WEBHOOK_SECRET }),
@@ -81,15 +84,13 @@ describe("the image, running under Fly's limits", { timeout: 900_000 }, () => {
     writeFileSync(join(mountDir, "IDENTITY.md"), IDENTITY);
 
     container = await startContainer({
+      // The Worker's secrets (src/lib/fly/secrets.ts): no model URL of its own, no bot token.
       env: {
         GATEWAY_TOKEN,
         SOULPRINT_USER_ID: USER_ID,
         SOULPRINT_CALLBACK_URL: fromContainer(callback.url),
-        TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+        SOULPRINT_MODEL: "global.anthropic.claude-opus-4-6-v1",
         TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        TELEGRAM_API_ROOT: fromContainer(telegram.url),
-        SOULPRINT_MODEL_BASE_URL: `http://${HOST_FROM_CONTAINER}:${model.port}/v1`,
-        SOULPRINT_MODEL_ID: "standin-model",
         SOUL_MD_B64: b64(SOUL),
         MEMORY_MD_B64: b64(MEMORY),
         SOULPRINT_WRITEBACK_DEBOUNCE_MS: String(DEBOUNCE_MS),
@@ -155,6 +156,8 @@ describe("the image, running under Fly's limits", { timeout: 900_000 }, () => {
     assert.ok(seen, "the model stand-in received the message");
     assert.ok(systemText(seen.body).includes(SOUL), "SOUL.md is in the system prompt");
     assert.ok(systemText(seen.body).includes(IDENTITY), "IDENTITY.md (mounted file) is in the system prompt");
+    assert.equal(seen.protocol, "anthropic", "the image's own model path: Anthropic Messages through the Worker's gateway");
+    assert.ok(callback.modelCalls.length > 0 && callback.modelCalls.every((c) => c.authorized), JSON.stringify(callback.modelCalls));
     const wrong = await fetch(`${container.url}/v1/chat/completions`, { method: "POST", headers: { authorization: "Bearer nope", "content-type": "application/json" }, body: "{}" });
     assert.equal(wrong.status, 401);
     await wrong.body?.cancel();
@@ -174,6 +177,8 @@ describe("the image, running under Fly's limits", { timeout: 900_000 }, () => {
     }, 180_000, 250);
     replies++;
     assert.equal(sent.params.text, "Hello Telegram, Pixel here.");
+    assert.ok(callback.botCalls.some((c) => c.path === "/api/container/telegram/sendMessage"), "through the Worker's Bot API route");
+    assert.ok(callback.botCalls.every((c) => c.credential === "bearer" && c.authorized), JSON.stringify(callback.botCalls));
     const { bots } = (await (await fetch(`${telegram.url}/__control/bots?token=${encodeURIComponent(BOT_TOKEN)}`)).json()) as { bots: { webhook: { url: string } }[] };
     assert.equal(bots[0]!.webhook.url, WORKER_WEBHOOK);
   });

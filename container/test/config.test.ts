@@ -1,7 +1,7 @@
 /**
  * The contract → OpenClaw configuration, without starting OpenClaw: env parsing, workspace files,
- * the generated openclaw.json (the Bedrock variant included, which cannot run offline), and the
- * installed OpenClaw's own validator run over both variants.
+ * the generated openclaw.json (the Worker's model gateway, and the OpenAI-compatible path the tests
+ * may use), the installed OpenClaw's own validator run over both, and the image's build-time check.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,52 +10,70 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ContractError, readContract, readInternalPorts } from "../src/contract.ts";
-import { buildOpenClawConfig, openClawEnv } from "../src/openclaw-config.ts";
+import { buildOpenClawConfig, GATEWAY_PROVIDER, openClawEnv, PLACEHOLDER_BOT_TOKEN } from "../src/openclaw-config.ts";
 import { collectWorkspaceFiles, fileNameOfSecret, secretNameOfFile, seedWorkspace } from "../src/workspace.ts";
-import { checkImage, IMAGE_CHECK_ENV, PLACEHOLDER_ENV } from "../src/check-image.ts";
+import { checkImage, PLACEHOLDER_ENV } from "../src/check-image.ts";
 
 const OPENCLAW = resolve(import.meta.dirname, "..", "node_modules", "openclaw", "openclaw.mjs");
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 
-/** What src/lib/fly/secrets.ts desiredSecrets() gives an app with a bot (values made up). */
-const WORKER_ENV = {
-  AWS_ACCESS_KEY_ID: "AKIAEXAMPLE",
-  AWS_SECRET_ACCESS_KEY: "secret",
-  AWS_REGION: "eu-central-1",
-  BEDROCK_MODEL_ID: "global.anthropic.claude-opus-4-6-v1",
-  GATEWAY_TOKEN: "gw-token-1",
-  SOULPRINT_USER_ID: "user-42",
-  SOULPRINT_CALLBACK_URL: "https://soulprint.example/",
-  TELEGRAM_BOT_TOKEN: "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-  TELEGRAM_WEBHOOK_SECRET: "hook-secret",
-  SOUL_MD_B64: b64("I am Pixel. 🦊"),
-  MEMORY_MD_B64: b64("remembered"),
-  FLY_APP_NAME: "sp-user-42",
+/**
+ * The Worker's own desiredSecrets (src/lib/fly/secrets.ts). Loaded by a computed path: tsc here would
+ * otherwise follow it into the root package, whose Web Crypto types are workerd's.
+ */
+const SECRETS_MODULE: string = "../../src/lib/fly/secrets.ts";
+const { desiredSecrets } = (await import(SECRETS_MODULE)) as {
+  desiredSecrets(input: { userId: string; callbackUrl: string; gatewayToken: string; model: string; telegramWebhookSecret: string | null; files: { name: string; content: string }[] }): Record<string, string>;
 };
+
+const GATEWAY_TOKEN = "gw1.0123456789abcdef0123.3.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCd";
+const MODEL = "global.anthropic.claude-opus-4-6-v1";
+
+/** Exactly what the Worker sets on an app with a claimed bot (src/lib/fly/secrets.ts), values made up. */
+const SECRETS = desiredSecrets({
+  userId: "0123456789abcdef0123",
+  callbackUrl: "https://soulprint.example/",
+  gatewayToken: GATEWAY_TOKEN,
+  model: MODEL,
+  telegramWebhookSecret: "hook-secret",
+  files: [{ name: "SOUL.md", content: "I am Pixel. 🦊" }, { name: "MEMORY.md", content: "remembered" }, { name: "EMPTY.md", content: "" }],
+});
+/** The machine's env: those secrets, plus what Fly itself sets on every machine. */
+const WORKER_ENV: Record<string, string | undefined> = { ...SECRETS, FLY_APP_NAME: "sp-0123456789abcdef0123" };
 
 const paths = { workspace: "/home/node/.openclaw/workspace", logFile: "/home/node/.openclaw/logs/openclaw.log" };
 type Obj = Record<string, any>;
 
-test("the contract is read from the env the Worker sets", () => {
+test("the Worker sets nothing but the contract's secrets: no AWS credential, no bot token", () => {
+  assert.deepEqual(Object.keys(SECRETS).sort(), ["GATEWAY_TOKEN", "MEMORY_MD_B64", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL", "SOULPRINT_USER_ID", "SOUL_MD_B64", "TELEGRAM_WEBHOOK_SECRET"]);
+});
+
+test("the contract is read from the env the Worker sets: the model through the Worker's gateway", () => {
   const c = readContract(WORKER_ENV);
   assert.equal(c.port, 8080);
   assert.equal(c.workspaceMountDir, "/workspace");
-  assert.equal(c.gatewayToken, "gw-token-1");
-  assert.equal(c.userId, "user-42");
+  assert.equal(c.gatewayToken, GATEWAY_TOKEN);
+  assert.equal(c.userId, "0123456789abcdef0123");
   assert.equal(c.callbackUrl, "https://soulprint.example");
-  assert.deepEqual(c.model, { kind: "bedrock", region: "eu-central-1", modelId: "global.anthropic.claude-opus-4-6-v1" });
-  assert.deepEqual(c.telegram, { botToken: WORKER_ENV.TELEGRAM_BOT_TOKEN, webhookSecret: "hook-secret" });
-  assert.equal(c.publicUrl, "https://sp-user-42.fly.dev");
+  assert.deepEqual(c.model, { kind: "gateway", baseUrl: "https://soulprint.example/api/container/model", modelId: MODEL });
+  assert.deepEqual(c.telegram, { webhookSecret: "hook-secret", workerUrl: "https://soulprint.example" });
+  assert.equal(c.publicUrl, "https://sp-0123456789abcdef0123.fly.dev");
   assert.equal(readContract({ ...WORKER_ENV, CONTAINER_PORT: "9000" }).port, 9000);
   assert.deepEqual(readInternalPorts({}), { gateway: 18789, telegram: 18790, botApi: 18791 });
+  // SOULPRINT_MODEL is only a label (the Worker picks the Bedrock model); without it, a default one.
+  assert.equal(readContract({ ...WORKER_ENV, SOULPRINT_MODEL: undefined }).model.modelId, "claude-opus-4-6");
+  // The OpenAI-compatible path, for tests: SOULPRINT_MODEL_BASE_URL wins over the gateway.
+  assert.deepEqual(readContract({ ...WORKER_ENV, SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1/", SOULPRINT_MODEL_ID: "m" }).model,
+    { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", modelId: "m", apiKeyEnv: null });
 });
 
-test("missing essentials are configuration errors; a bot without a webhook secret is not served", () => {
+test("missing essentials are configuration errors; Telegram needs the webhook secret and the Worker", () => {
   assert.throws(() => readContract({ ...WORKER_ENV, GATEWAY_TOKEN: "" }), ContractError);
-  assert.throws(() => readContract({ ...WORKER_ENV, BEDROCK_MODEL_ID: undefined }), ContractError);
+  // The gateway is the Worker's: no callback URL, no model.
+  assert.throws(() => readContract({ ...WORKER_ENV, SOULPRINT_CALLBACK_URL: undefined }), /SOULPRINT_CALLBACK_URL is required/);
   assert.throws(() => readContract({ ...WORKER_ENV, CONTAINER_PORT: "http" }), ContractError);
   assert.equal(readContract({ ...WORKER_ENV, TELEGRAM_WEBHOOK_SECRET: undefined }).telegram, null);
-  assert.equal(readContract({ ...WORKER_ENV, TELEGRAM_BOT_TOKEN: undefined, TELEGRAM_WEBHOOK_SECRET: undefined }).telegram, null);
+  assert.equal(readContract({ ...WORKER_ENV, SOULPRINT_CALLBACK_URL: undefined, SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1" }).telegram, null);
 });
 
 test("workspace files come from <STEM>_MD_B64, then from mounted files without a secret", () => {
@@ -97,32 +115,47 @@ test("seeding mirrors the Worker: writes its files, removes workspace files it n
   }
 });
 
-test("the Bedrock configuration: provider, credentials from the AWS chain, model, no discovery", () => {
+test("the model: a custom provider on the Worker's gateway (Anthropic Messages), its key the gateway token", () => {
   const config = buildOpenClawConfig(readContract(WORKER_ENV), readInternalPorts({}), paths) as Obj;
-  const bedrock = config.models.providers["amazon-bedrock"];
-  assert.deepEqual(bedrock, {
-    baseUrl: "https://bedrock-runtime.eu-central-1.amazonaws.com",
-    api: "bedrock-converse-stream",
-    auth: "aws-sdk",
-    region: "eu-central-1",
+  assert.deepEqual(Object.keys(config.models.providers), [GATEWAY_PROVIDER]);
+  assert.deepEqual(config.models.providers[GATEWAY_PROVIDER], {
+    baseUrl: "https://soulprint.example/api/container/model",
+    api: "anthropic-messages",
+    apiKey: { source: "env", provider: "default", id: "GATEWAY_TOKEN" },
+    request: { allowPrivateNetwork: true },
     models: [{
-      id: "global.anthropic.claude-opus-4-6-v1", name: "global.anthropic.claude-opus-4-6-v1", reasoning: false, input: ["text"],
+      id: MODEL, name: MODEL, reasoning: false, input: ["text", "image"],
       cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 200_000, maxTokens: 8_192,
     }],
   });
-  assert.equal(config.agents.defaults.model.primary, "amazon-bedrock/global.anthropic.claude-opus-4-6-v1");
-  assert.deepEqual(config.plugins.entries["amazon-bedrock"], { enabled: true, config: { discovery: { enabled: false } } });
-  // AWS credentials are not written into the file: the AWS SDK reads them from the env.
+  assert.equal(config.models.mode, "merge");
+  assert.deepEqual(config.models.catalogRefresh, { enabled: false });
+  assert.equal(config.agents.defaults.model.primary, `${GATEWAY_PROVIDER}/${MODEL}`);
+  // No provider plugin to install or enable (the Bedrock one is gone).
+  assert.equal(config.plugins, undefined);
+  // Nothing of value in the file: every secret is a SecretRef to the env.
   const text = JSON.stringify(config);
-  for (const secret of ["AKIAEXAMPLE", "gw-token-1", "hook-secret", WORKER_ENV.TELEGRAM_BOT_TOKEN]) assert.ok(!text.includes(secret), `${secret} leaked into openclaw.json`);
+  for (const [name, value] of Object.entries(SECRETS)) {
+    if (["SOULPRINT_USER_ID", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL"].includes(name) || name.endsWith("_MD_B64")) continue;
+    assert.ok(!text.includes(value), `${name}'s value is in openclaw.json`);
+  }
   const env = openClawEnv(WORKER_ENV, "/state", "/state/openclaw.json");
-  assert.equal(env.AWS_ACCESS_KEY_ID, "AKIAEXAMPLE");
-  assert.equal(env.AWS_SECRET_ACCESS_KEY, "secret");
-  assert.equal(env.AWS_REGION, "eu-central-1");
+  assert.equal(env.GATEWAY_TOKEN, GATEWAY_TOKEN, "the SecretRefs read the env");
+  for (const name of Object.keys(env)) assert.doesNotMatch(name, /^AWS_|BOT_TOKEN|BEDROCK/);
   assert.equal(env.OPENCLAW_DISABLE_BONJOUR, "1");
   assert.equal(env.OPENCLAW_NO_AUTO_UPDATE, "1");
   assert.equal(env.OPENCLAW_STATE_DIR, "/state");
   assert.equal(env.OPENCLAW_CONFIG_PATH, "/state/openclaw.json");
+});
+
+test("the OpenAI-compatible model (tests): its own provider, a key only when one is given", () => {
+  const config = buildOpenClawConfig(readContract({ ...WORKER_ENV, SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1", SOULPRINT_MODEL_ID: "m" }), readInternalPorts({}), paths) as Obj;
+  assert.deepEqual(Object.keys(config.models.providers), ["soulprint"]);
+  assert.equal(config.models.providers.soulprint.api, "openai-completions");
+  assert.equal(config.models.providers.soulprint.apiKey, "unused");
+  assert.equal(config.agents.defaults.model.primary, "soulprint/m");
+  const keyed = buildOpenClawConfig(readContract({ ...WORKER_ENV, SOULPRINT_MODEL_BASE_URL: "http://x/v1", SOULPRINT_MODEL_API_KEY: "k" }), readInternalPorts({}), paths) as Obj;
+  assert.deepEqual(keyed.models.providers.soulprint.apiKey, { source: "env", provider: "default", id: "SOULPRINT_MODEL_API_KEY" });
 });
 
 test("the gateway: loopback, token auth from GATEWAY_TOKEN, chat completions on", () => {
@@ -136,19 +169,19 @@ test("the gateway: loopback, token auth from GATEWAY_TOKEN, chat completions on"
   assert.equal(config.agents.defaults.heartbeat.every, "0m");
 });
 
-test("Telegram: webhook mode on the loopback listener, Bot API through the shim, never polling", () => {
+test("Telegram: webhook mode on the loopback listener, Bot API through the shim (to the Worker), a placeholder token, never polling", () => {
   const config = buildOpenClawConfig(readContract(WORKER_ENV), { gateway: 1111, telegram: 2222, botApi: 3333 }, paths) as Obj;
   const tg = config.channels.telegram;
   assert.equal(tg.enabled, true);
-  assert.deepEqual(tg.botToken, { source: "env", provider: "default", id: "TELEGRAM_BOT_TOKEN" });
+  assert.equal(tg.botToken, PLACEHOLDER_BOT_TOKEN, "the real token stays in the Worker");
   assert.deepEqual(tg.webhookSecret, { source: "env", provider: "default", id: "TELEGRAM_WEBHOOK_SECRET" });
   // A webhookUrl is what selects webhook mode (docs/channels/telegram/transports.md).
-  assert.equal(tg.webhookUrl, "https://sp-user-42.fly.dev/telegram-webhook");
+  assert.equal(tg.webhookUrl, "https://sp-0123456789abcdef0123.fly.dev/telegram-webhook");
   assert.equal(tg.webhookPath, "/telegram-webhook");
   assert.equal(tg.webhookHost, "127.0.0.1");
   assert.equal(tg.webhookPort, 2222);
   assert.equal(tg.apiRoot, "http://127.0.0.1:3333");
-  const without = buildOpenClawConfig(readContract({ ...WORKER_ENV, TELEGRAM_BOT_TOKEN: "" }), readInternalPorts({}), paths) as Obj;
+  const without = buildOpenClawConfig(readContract({ ...WORKER_ENV, TELEGRAM_WEBHOOK_SECRET: "" }), readInternalPorts({}), paths) as Obj;
   assert.equal(without.channels, undefined);
 });
 
@@ -170,29 +203,39 @@ function validate(config: unknown, env: Record<string, string>): { valid: boolea
   }
 }
 
-test("OpenClaw's own validator accepts both generated configurations", { skip: !existsSync(OPENCLAW) && "openclaw is not installed" }, () => {
+const installed = { skip: !existsSync(OPENCLAW) && "openclaw is not installed" };
+
+test("OpenClaw's own validator accepts both generated configurations, with no warning", installed, () => {
+  // Only what the machine has: the validator resolves the SecretRefs from this env.
+  const env = Object.fromEntries(Object.entries(WORKER_ENV).filter((e): e is [string, string] => e[1] !== undefined));
+  const gateway = validate(buildOpenClawConfig(readContract(WORKER_ENV), readInternalPorts({}), paths), env);
+  assert.deepEqual(gateway, { ...gateway, valid: true, warnings: [] });
   const openai = readContract({ ...WORKER_ENV, SOULPRINT_MODEL_BASE_URL: "http://127.0.0.1:9/v1", SOULPRINT_MODEL_ID: "m" });
-  const a = validate(buildOpenClawConfig(openai, readInternalPorts({}), paths), WORKER_ENV);
+  const a = validate(buildOpenClawConfig(openai, readInternalPorts({}), paths), env);
   assert.deepEqual(a, { ...a, valid: true, warnings: [] });
-  // Bedrock: valid, but its provider plugin is not installed (nor in the image: see check-image.ts).
-  const b = validate(buildOpenClawConfig(readContract(WORKER_ENV), readInternalPorts({}), paths), WORKER_ENV);
-  assert.equal(b.valid, true);
-  assert.deepEqual(b.warnings.map((w) => w.path), ["plugins.entries.amazon-bedrock"]);
-  assert.match(b.warnings[0]!.message, /plugin not installed: amazon-bedrock.*@openclaw\/amazon-bedrock-provider/);
 });
 
-test("the image check passes for the model path the image serves, and fails for Bedrock without its plugin", { skip: !existsSync(OPENCLAW) && "openclaw is not installed" }, () => {
+test("the image check validates the gateway configuration the image serves, and fails on an invalid one", installed, () => {
+  // The placeholders have the shape of the Worker's secrets, and nothing more.
+  assert.deepEqual(Object.keys(PLACEHOLDER_ENV).sort(), Object.keys(SECRETS).filter((n) => n !== "MEMORY_MD_B64").sort());
+  assert.equal(readContract(PLACEHOLDER_ENV).model.kind, "gateway");
   const state = mkdtempSync(join(tmpdir(), "check-state-"));
   try {
-    const served = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { ...IMAGE_CHECK_ENV, HOME: state } });
+    const served = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { HOME: state } });
     assert.deepEqual(served.problems, []);
     assert.equal(served.ok, true);
-    assert.equal(readContract(IMAGE_CHECK_ENV).model.kind, "openai-compatible");
-    const bedrock = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { HOME: state } });
-    assert.equal(bedrock.ok, false);
-    assert.deepEqual(bedrock.problems.length, 1, bedrock.problems.join("\n"));
-    assert.match(bedrock.problems[0]!, /amazon-bedrock/);
-    assert.ok(readContract(PLACEHOLDER_ENV).model.kind === "bedrock");
+    // A key OpenClaw's schema does not have: invalid.
+    const invalid = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { HOME: state }, alter: (c) => {
+      ((c.models as Obj).providers[GATEWAY_PROVIDER] as Obj).api = "not-an-api";
+    } });
+    assert.equal(invalid.ok, false);
+    assert.match(invalid.problems.join("\n"), /invalid config/);
+    // A plugin that is not installed (what the old Bedrock provider was): a warning, so a failure too.
+    const missing = checkImage({ stateDir: state, entry: OPENCLAW, extraEnv: { HOME: state }, alter: (c) => {
+      c.plugins = { entries: { "amazon-bedrock": { enabled: true } } };
+    } });
+    assert.equal(missing.ok, false);
+    assert.match(missing.problems.join("\n"), /amazon-bedrock/);
   } finally {
     rmSync(state, { recursive: true, force: true });
   }
@@ -200,7 +243,7 @@ test("the image check passes for the model path the image serves, and fails for 
 
 test("the entrypoint refuses to start without GATEWAY_TOKEN (exit 78, a configuration error)", () => {
   const run = spawnSync(process.execPath, [resolve(import.meta.dirname, "..", "src", "entrypoint.ts")], {
-    env: { PATH: process.env.PATH, HOME: tmpdir(), BEDROCK_MODEL_ID: "m" },
+    env: { PATH: process.env.PATH, HOME: tmpdir(), SOULPRINT_CALLBACK_URL: "http://127.0.0.1:9" },
     encoding: "utf8",
     timeout: 30_000,
   });

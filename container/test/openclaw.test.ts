@@ -1,16 +1,18 @@
 /**
  * The container with the REAL OpenClaw (npm `openclaw`, as pinned in package.json), run through
- * src/entrypoint.ts like the image runs it, minus Docker. The model provider is a local
- * OpenAI-compatible stand-in (the Bedrock plugin cannot be fetched offline; the Bedrock config is
- * covered in config.test.ts); Telegram is dev/telegram-standin.ts; the Worker's write-back route is
- * a callback stand-in. One OpenClaw start serves every check (it takes ~30 s and ~1.3 GB).
+ * src/entrypoint.ts like the image runs it, minus Docker, with only the secrets the Worker sets. The
+ * Worker is a stand-in (test/helpers/callback-standin.ts) of its container routes on one origin
+ * (SOULPRINT_CALLBACK_URL): the model gateway, passed on to an Anthropic Messages stand-in (so the
+ * image's own model path runs: OpenClaw's `anthropic-messages` provider with the gateway token), the
+ * Bot API route, which makes the calls on dev/telegram-standin.ts with the bot's token (the container
+ * never has it), and the write-back route. One OpenClaw start serves every check (~30 s, ~1.3 GB).
  *
  * Prints the measured start-up time and peak memory (the README's sizing figures).
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { start as startTelegram } from "../../dev/telegram-standin.ts";
-import { currentTurn, startModelStandin, systemText, textOf, type ModelStandin } from "./helpers/model-standin.ts";
+import { currentTurn, hasToolResult, startModelStandin, systemText, textOf, type ModelStandin } from "./helpers/model-standin.ts";
 import { startCallbackStandin, waitFor, type CallbackStandin } from "./helpers/callback-standin.ts";
 import { startContainer, type RunningContainer } from "./helpers/run-container.ts";
 
@@ -18,6 +20,7 @@ const GATEWAY_TOKEN = "gw-test-token-5f1c";
 const USER_ID = "user-container-1";
 const BOT_TOKEN = "424242:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
 const WEBHOOK_SECRET = "webhook-secret-91";
+const MODEL = "global.anthropic.claude-opus-4-6-v1";
 const WORKER_WEBHOOK = "https://soulprint-worker.example/telegram/webhook/user-container-1";
 const SOUL = "You are Pixel, a fox who loves puns. SOUL-MARKER-7F3A";
 const USER = "The user is called Tess. USER-MARKER-19B2";
@@ -75,7 +78,7 @@ describe("the container with real OpenClaw", { timeout: 600_000 }, () => {
     model = await startModelStandin();
     model.reply = (request) => {
       const turn = currentTurn(request.body);
-      if (turn.some((m) => m.role === "tool")) return "Noted, I will remember that.";
+      if (hasToolResult(turn)) return "Noted, I will remember that.";
       const said = turn.filter((m) => m.role === "user").map(textOf).join("\n");
       const remember = /REMEMBER: ([^\n]+)/.exec(said);
       if (remember) return { tool: "write", arguments: { path: "MEMORY.md", content: `${MEMORY}- ${remember[1]}\n` } };
@@ -83,7 +86,7 @@ describe("the container with real OpenClaw", { timeout: 600_000 }, () => {
       return "Hello from the model stand-in.";
     };
     telegram = await startTelegram({ port: 0 });
-    callback = await startCallbackStandin();
+    callback = await startCallbackStandin({ gatewayToken: GATEWAY_TOKEN, gateway: { url: model.url }, telegram: { url: telegram.url, botToken: BOT_TOKEN } });
     // The Worker owns the bot's webhook: it registered its own URL.
     const set = await fetch(`${telegram.url}/bot${BOT_TOKEN}/setWebhook`, {
       method: "POST", headers: { "content-type": "application/json" },
@@ -93,15 +96,13 @@ describe("the container with real OpenClaw", { timeout: 600_000 }, () => {
 
     container = await startContainer({
       echo: process.env.CONTAINER_TEST_ECHO === "1",
+      // The Worker's secrets (src/lib/fly/secrets.ts): no model URL of its own, no bot token.
       env: {
         GATEWAY_TOKEN,
         SOULPRINT_USER_ID: USER_ID,
         SOULPRINT_CALLBACK_URL: callback.url,
-        TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+        SOULPRINT_MODEL: MODEL,
         TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        TELEGRAM_API_ROOT: telegram.url,
-        SOULPRINT_MODEL_BASE_URL: `${model.url}/v1`,
-        SOULPRINT_MODEL_ID: "standin-model",
         SOUL_MD_B64: b64(SOUL),
         USER_MD_B64: b64(USER),
         MEMORY_MD_B64: b64(MEMORY),
@@ -153,6 +154,10 @@ describe("the container with real OpenClaw", { timeout: 600_000 }, () => {
     assert.ok(system.includes(USER), "USER.md is in the system prompt");
     assert.ok(system.includes(IDENTITY), "IDENTITY.md (mounted file) is in the system prompt");
     assert.equal(seen.body.stream, true, "OpenClaw streams from the provider too");
+    // The image's own model path: Anthropic Messages through the Worker's gateway, with the gateway token.
+    assert.equal(seen.protocol, "anthropic");
+    assert.equal(seen.body.model, MODEL);
+    assert.ok(callback.modelCalls.length > 0 && callback.modelCalls.every((c) => c.authorized && c.status === 200), JSON.stringify(callback.modelCalls));
   });
 
   it("refuses a wrong or missing gateway token with 401, and serves nothing but the contract", async () => {
@@ -191,7 +196,12 @@ describe("the container with real OpenClaw", { timeout: 600_000 }, () => {
 
     const { calls } = await tg<Calls>(`/__control/calls?token=${encodeURIComponent(BOT_TOKEN)}`);
     const methods = new Set(calls.map((c) => c.method));
-    assert.ok(methods.has("getMe"), "OpenClaw reached the Bot API through the shim");
+    assert.ok(methods.has("getMe"), "OpenClaw reached the Bot API through the shim and the Worker's route");
+    // Every Bot API call went through the Worker's route with the gateway token (the only way the
+    // container has: it holds no bot token).
+    assert.ok(callback.botCalls.length >= 3, JSON.stringify(callback.botCalls));
+    assert.ok(callback.botCalls.every((c) => c.credential === "bearer" && c.authorized), JSON.stringify(callback.botCalls));
+    assert.ok(callback.botCalls.some((c) => c.path === "/api/container/telegram/sendMessage"));
     assert.ok(methods.has("sendChatAction"), "typing was shown");
     assert.equal(calls.filter((c) => c.method === "setWebhook").length, 1, "only the Worker's own setWebhook reached Telegram");
     for (const never of ["deleteWebhook", "getUpdates", "setMyCommands", "deleteMyCommands", "logOut", "close"]) assert.ok(!methods.has(never), `${never} reached Telegram`);

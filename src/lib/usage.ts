@@ -154,7 +154,10 @@ export function assertWithinBudget(sql: Sql, budget: number, now = Date.now()): 
 export function budgetExceeded(budget: number, now = Date.now()): HttpError {
   const reset = new Date(utcDay(now) + "T00:00:00Z").getTime() + 86_400_000;
   const retryAfter = Math.max(1, Math.ceil((reset - now) / 1000));
-  return new HttpError(429, "budget_exceeded", `You have used today's ${budget.toLocaleString("en-US")} tokens. Your budget resets at ${new Date(reset).toISOString()}.`, {
+  // "daily usage limit" is also what tells the container's agent (OpenClaw) that this 429 lasts until
+  // the reset: it then relays this message at once, instead of retrying the call for hours and then
+  // saying "try again in a few minutes".
+  return new HttpError(429, "budget_exceeded", `You have reached your daily usage limit of ${budget.toLocaleString("en-US")} tokens. It resets at ${new Date(reset).toISOString()}.`, {
     "retry-after": String(retryAfter),
   });
 }

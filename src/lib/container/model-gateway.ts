@@ -100,10 +100,36 @@ export function toBedrockBody(request: unknown, beta?: string | null): { body: J
   if (!Array.isArray(rest.messages) || rest.messages.length === 0) throw new HttpError(400, "invalid_request", "messages: at least one message is required.");
   if (!Number.isInteger(rest.max_tokens) || (rest.max_tokens as number) < 1) throw new HttpError(400, "invalid_request", "max_tokens: a whole number of at least 1 is required.");
   if (stream !== undefined && typeof stream !== "boolean") throw new HttpError(400, "invalid_request", "stream must be true or false.");
-  const body: Json = { anthropic_version: BEDROCK_ANTHROPIC_VERSION, ...rest };
+  const body: Json = { anthropic_version: BEDROCK_ANTHROPIC_VERSION, ...rest, messages: mergeConsecutiveTurns(rest.messages as unknown[]) };
   const betas = (beta ?? "").split(",").map((b) => b.trim()).filter(Boolean);
   if (betas.length && body.anthropic_beta === undefined) body.anthropic_beta = betas;
   return { body, stream: stream === true };
+}
+
+/**
+ * Consecutive messages of one role joined into one turn, as Anthropic's Messages API does ("Consecutive
+ * user or assistant turns in your request will be combined into a single turn"); Bedrock's Claude
+ * endpoint refuses them instead ("roles must alternate"). OpenClaw sends two user messages in a row
+ * on a fresh session's first call. Blocks keep their order and their cache_control; a message whose
+ * content is neither a string nor a list of blocks is left as it is, for Bedrock to judge.
+ */
+export function mergeConsecutiveTurns(messages: unknown[]): unknown[] {
+  const blocks = (content: unknown): unknown[] | null => {
+    if (typeof content === "string") return content === "" ? [] : [{ type: "text", text: content }];
+    return Array.isArray(content) ? content : null;
+  };
+  const out: unknown[] = [];
+  for (const message of messages) {
+    const previous = out.at(-1) as Json | undefined;
+    const m = message as Json;
+    const mergeable = (x: Json | undefined): x is Json => typeof x === "object" && x !== null && !Array.isArray(x) && typeof x.role === "string" && blocks(x.content) !== null;
+    if (mergeable(previous) && mergeable(m) && previous.role === m.role) {
+      out[out.length - 1] = { ...previous, content: [...blocks(previous.content)!, ...blocks(m.content)!] };
+    } else {
+      out.push(message);
+    }
+  }
+  return out;
 }
 
 function usageOf(value: unknown): Usage {
