@@ -96,7 +96,6 @@ export class ChatEngine {
     return this.turns.size > 0 || this.host.history.queuedReplies().length > 0;
   }
 
-
   /**
    * Stores the message and queues its turn (or, for a known client id, replays its reply). Resolves
    * once the message is stored; `result` settles when its reply is finished and stored.
