@@ -10,6 +10,7 @@
  */
 import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
 import { readCompletionStream } from "./openai-sse.ts";
+import { requestWhileWaking } from "./wake-request.ts";
 
 export interface ContainerTarget {
   appUrl: string;
@@ -52,8 +53,6 @@ class ReplyTimeout extends Error {
 export class ContainerInterruptedError extends Error {
   override readonly name = "ContainerInterruptedError";
 }
-
-const WAKING_STATUSES = new Set([502, 503, 504]);
 
 export class ContainerProducer implements ReplyProducer {
   constructor(
@@ -115,42 +114,19 @@ export class ContainerProducer implements ReplyProducer {
 
   /** Connects, retrying while the machine wakes; null means "give this message to Bedrock". */
   private async connect(reply: ReplyContext, stop: AbortSignal): Promise<Response | null> {
-    const deadline = Date.now() + this.tuning.wakeBudgetMs;
-    let delay = this.tuning.retryBaseMs;
-    let shownWaking = false;
-    let reason = "unknown";
-    while (Date.now() < deadline) {
-      // The wake budget bounds only the wait for the container's answer (its headers, sent as it
-      // starts streaming); once it answers, the body is bounded by `stop` alone.
-      const wake = new AbortController();
-      const wakeTimer = setTimeout(() => wake.abort(), deadline - Date.now());
-      try {
-        const response = await this.fetcher(`${this.target.appUrl}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream", ...versionHeader(this.target.workspaceVersion) },
-          body: JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: reply.userText }] }),
-          signal: AbortSignal.any([reply.signal, stop, wake.signal]),
-        });
-        clearTimeout(wakeTimer);
-        if (response.ok && response.body) return response;
-        await response.body?.cancel();
-        reason = `the container answered ${response.status}`;
-        if (!WAKING_STATUSES.has(response.status)) break;
-      } catch (error) {
-        if (reply.signal.aborted) throw error;
-        reason = `the container could not be reached (${(error as Error).name})`;
-      } finally {
-        clearTimeout(wakeTimer);
-      }
-      if (!shownWaking) {
-        shownWaking = true;
-        reply.emitStatus("waking_container");
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
-      delay = Math.min(2_000, delay * 2);
-    }
-    if (Date.now() >= deadline) reason = `the container did not wake within ${this.tuning.wakeBudgetMs} ms (${reason})`;
-    this.onUnavailable(reason);
+    const { response, reason } = await requestWhileWaking(
+      this.tuning,
+      (wake) => this.fetcher(`${this.target.appUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream", ...versionHeader(this.target.workspaceVersion) },
+        body: JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: reply.userText }] }),
+        // Once the container answers, the body is bounded by `stop` alone (idle timeout, cap).
+        signal: AbortSignal.any([wake, stop]),
+      }),
+      { signal: reply.signal, onFirstRetry: () => reply.emitStatus("waking_container") },
+    );
+    if (response?.body) return response;
+    this.onUnavailable(response ? "the container answered without a body" : reason);
     return null;
   }
 }
@@ -162,24 +138,12 @@ export async function forwardTelegramUpdate(
   tuning: ContainerTuning,
   fetcher: typeof fetch = fetch,
 ): Promise<boolean> {
-  const deadline = Date.now() + tuning.wakeBudgetMs;
-  let delay = tuning.retryBaseMs;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetcher(`${target.appUrl}/telegram-webhook`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": target.webhookSecret, ...versionHeader(target.workspaceVersion) },
-        body: JSON.stringify(update),
-        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
-      });
-      await response.body?.cancel();
-      if (response.ok) return true;
-      if (!WAKING_STATUSES.has(response.status)) return false;
-    } catch {
-      // connection refused or reset while the machine wakes: retry within the budget
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
-    delay = Math.min(2_000, delay * 2);
-  }
-  return false;
+  const { response } = await requestWhileWaking(tuning, (wake) => fetcher(`${target.appUrl}/telegram-webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": target.webhookSecret, ...versionHeader(target.workspaceVersion) },
+    body: JSON.stringify(update),
+    signal: wake,
+  }));
+  await response?.body?.cancel();
+  return response !== null;
 }
