@@ -3,21 +3,29 @@
  * and the one place that turns any of them into the JSON body of API.md.
  */
 
+/**
+ * The base of every error this project throws on purpose: each subclass names where the failure
+ * came from, carries its cause, and keeps its fields readonly. `describeError` below turns any of
+ * them into what a person or a log line may see.
+ */
+export class AppError extends Error {}
+
 /** Our own checks failed: bad input, no credentials, not allowed, not found, conflict, too large. */
-export class HttpError extends Error {
+export class HttpError extends AppError {
   override readonly name = "HttpError";
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
 /** An upstream service (Bedrock, Fly, Telegram, a container) answered with an error. */
-export class UpstreamError extends Error {
+export class UpstreamError extends AppError {
   override readonly name = "UpstreamError";
   constructor(
     readonly service: string,
@@ -31,7 +39,7 @@ export class UpstreamError extends Error {
 }
 
 /** An upstream could not be reached at all: connection refused, reset, or timed out. */
-export class UnreachableError extends Error {
+export class UnreachableError extends AppError {
   override readonly name = "UnreachableError";
   constructor(
     readonly service: string,

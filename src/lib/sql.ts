@@ -2,10 +2,12 @@
  * One small helper over the Durable Object's SQLite storage: `?` parameters only, and errors that
  * carry the query (agents' SqlError), so a failure says which statement broke.
  */
+import { AppError } from "./errors.ts";
+
 export type SqlValue = string | number | null | ArrayBuffer;
 export type Row = Record<string, SqlValue>;
 
-export class SqlError extends Error {
+export class SqlError extends AppError {
   override readonly name = "SqlError";
   constructor(
     readonly query: string,

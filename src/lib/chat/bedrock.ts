@@ -14,7 +14,7 @@ import {
   type ToolUseBlock,
   type ConverseStreamOutput,
 } from "@aws-sdk/client-bedrock-runtime";
-import { HttpError, UnreachableError, UpstreamError } from "../errors.ts";
+import { AppError, HttpError, UnreachableError, UpstreamError } from "../errors.ts";
 import type { Config } from "../config.ts";
 import { ZERO_USAGE, type Usage } from "../usage.ts";
 
@@ -27,7 +27,7 @@ export interface TurnResult {
 }
 
 /** Thrown when the stream broke after some text was delivered: the text is kept, not retried. */
-export class StreamInterruptedError extends Error {
+export class StreamInterruptedError extends AppError {
   override readonly name = "StreamInterruptedError";
   constructor(
     readonly partial: TurnResult,

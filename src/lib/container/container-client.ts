@@ -8,6 +8,7 @@
  * Bedrock (the engine does that when `produce` returns false); failing after it keeps the text and
  * reports an interruption.
  */
+import { AppError } from "../errors.ts";
 import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
 import { readCompletionStream } from "./openai-sse.ts";
 import { requestWhileWaking } from "./wake-request.ts";
@@ -39,7 +40,7 @@ export interface ContainerTuning {
 }
 
 /** Why a started reply was stopped by us rather than by the container. */
-class ReplyTimeout extends Error {
+class ReplyTimeout extends AppError {
   override readonly name = "ReplyTimeout";
   constructor(
     readonly kind: "idle" | "cap",
@@ -50,7 +51,7 @@ class ReplyTimeout extends Error {
 }
 
 /** Thrown when the container failed after pieces were shown: they are kept, nothing is re-asked. */
-export class ContainerInterruptedError extends Error {
+export class ContainerInterruptedError extends AppError {
   override readonly name = "ContainerInterruptedError";
 }
 

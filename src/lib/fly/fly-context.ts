@@ -3,6 +3,7 @@
  * timing, the client, the store, and the few operations more than one of them performs (what the
  * secrets and machine config should be, pushing secrets, updating a machine).
  */
+import { AppError } from "../errors.ts";
 import type { JobScheduler } from "../jobs.ts";
 import type { Sql } from "../sql.ts";
 import type { Workspace } from "../workspace.ts";
@@ -34,7 +35,7 @@ export interface FlyHost {
 }
 
 /** A running step noticed that the state changed under it (a delete won): it stops quietly. */
-export class StaleRunError extends Error {
+export class StaleRunError extends AppError {
   override readonly name = "StaleRunError";
 }
 

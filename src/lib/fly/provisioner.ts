@@ -7,7 +7,7 @@
  * or machine that exists is adopted, never made twice. A step that fails throws and the job
  * scheduler backs it off; each finished step starts the attempt count again.
  */
-import { UpstreamError } from "../errors.ts";
+import { AppError, UpstreamError } from "../errors.ts";
 import { FlyApiError } from "./fly-client.ts";
 import type { FlyContext } from "./fly-context.ts";
 import type { IpAssignment, IpType, Machine } from "./fly-types.ts";
@@ -27,7 +27,7 @@ export function nextStep(step: ProvisionStep): ProvisionStep | null {
 }
 
 /** A failure no retry can fix (the app name belongs to someone else): provisioning fails at once. */
-export class ProvisionRefusedError extends Error {
+export class ProvisionRefusedError extends AppError {
   override readonly name = "ProvisionRefusedError";
   constructor(
     readonly code: string,

@@ -9,6 +9,7 @@
  * `reconcile` looks at Fly (IPs, secret names, machines) and repairs drift that someone or something
  * else caused: a missing IP, a secret removed by hand, a machine gone or running another image.
  */
+import { AppError } from "../errors.ts";
 import { FlyApiError } from "./fly-client.ts";
 import type { FlyContext } from "./fly-context.ts";
 import type { Machine } from "./fly-types.ts";
@@ -22,7 +23,7 @@ export interface SyncResult {
 }
 
 /** The app this object believes in does not exist on Fly any more. */
-export class AppGoneError extends Error {
+export class AppGoneError extends AppError {
   override readonly name = "AppGoneError";
 }
 
