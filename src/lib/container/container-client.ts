@@ -8,7 +8,7 @@
  * Bedrock (the engine does that when `produce` returns false); failing after it keeps the text and
  * reports an interruption.
  */
-import { AppError } from "../errors.ts";
+import { AppError, UpstreamError } from "../errors.ts";
 import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
 import { readCompletionStream } from "./openai-sse.ts";
 import { requestWhileWaking } from "./wake-request.ts";
@@ -83,7 +83,7 @@ export class ContainerProducer implements ReplyProducer {
       for await (const chunk of readCompletionStream(response.body!)) {
         awaitNextPiece();
         if (reply.signal.aborted) throw new DOMException("cancelled", "AbortError");
-        if (chunk.error) throw new Error(`The container reported: ${chunk.error}`);
+        if (chunk.error) throw new UpstreamError("container", 502, "container_error", `The container reported: ${chunk.error}`);
         if (chunk.text) {
           received = true;
           reply.emitText(chunk.text);

@@ -3,6 +3,7 @@
  * producer that talks to the container, Telegram forwarding, and the circuit with its health job.
  * The actor only wires it; nothing here is reachable over RPC.
  */
+import { UpstreamError } from "../errors.ts";
 import type { Config } from "../config.ts";
 import type { JobScheduler } from "../jobs.ts";
 import type { Profile } from "../profile.ts";
@@ -92,7 +93,7 @@ export class ContainerRouting {
     if (!appUrl || this.host.flyState() !== "ready") return this.circuit.close();
     const response = await this.host.meter.fetch("container")(`${appUrl}/health`, { signal: AbortSignal.timeout(this.tuning.wakeBudgetMs) });
     await response.body?.cancel();
-    if (!response.ok) throw new Error(`container health answered ${response.status}`);
+    if (!response.ok) throw new UpstreamError("container", response.status, "unhealthy", `The container's health check answered ${response.status}.`);
     this.circuit.close();
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { Bot } from "grammy/web";
 import type { Config } from "../config.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, UpstreamError } from "../errors.ts";
 import { readBytes } from "../http.ts";
 import { imageTooLarge, storeImage } from "../images/user-images.ts";
 import { MAX_IMAGE_BYTES } from "../images/image-bytes.ts";
@@ -42,7 +42,7 @@ export async function receivePhoto(host: PhotoHost, bot: Bot, photo: PhotoChoice
   if (!response.ok) {
     await response.body?.cancel();
     // Never the URL: it holds the bot token.
-    throw new Error(`the photo download answered ${response.status}`);
+    throw new UpstreamError("telegram", response.status, "download_failed", `The photo download answered ${response.status}.`);
   }
   try {
     const bytes = await readBytes(response, MAX_IMAGE_BYTES, imageTooLarge);
