@@ -10,6 +10,7 @@ import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from "jose";
 import { router } from "../src/router.ts";
 import { deriveUserId, externalIdentity } from "../src/lib/auth.ts";
 import { ADMIN, ORIGIN, apiJson, errorCode, jsonInit, newUser } from "./helpers.ts";
+import { botToken } from "./telegram-helpers.ts";
 
 const IDP = { AUTH_JWKS_URL: "https://idp.example/.well-known/jwks.json", AUTH_ISSUER: "https://idp.example/", AUTH_AUDIENCE: "soulprint-home" };
 
@@ -91,7 +92,7 @@ describe("PUBLIC_URL outside local dev", () => {
     const provision = await fetchWith({ PUBLIC_URL: "" }, "/api/fly/provision", { method: "POST", headers: user.auth });
     expect(provision.status).toBe(503);
     expect(errorCode(provision.body)).toBe("public_url_missing");
-    const claim = await fetchWith({ PUBLIC_URL: "" }, "/api/telegram/claim", jsonInit("POST", { botToken: "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, user.auth));
+    const claim = await fetchWith({ PUBLIC_URL: "" }, "/api/telegram/claim", jsonInit("POST", { botToken: botToken() }, user.auth));
     expect(claim.status).toBe(503);
     expect(errorCode(claim.body)).toBe("public_url_missing");
     const me = await apiJson<{ fly: { state: string }; telegram: { claimed: boolean } }>("/api/me", { headers: user.auth });
