@@ -9,19 +9,10 @@ import type { Profile } from "./profile.ts";
 import type { HistoryMessage } from "./chat/history.ts";
 import { imageKey } from "./chat/tools.ts";
 import { toBase64 } from "./crypto.ts";
+import type { VersionRow } from "./file-versions.ts";
 
 export const EXPORT_FORMAT = "soulprint-export/1";
 
-interface VersionRow {
-  name: string;
-  version: number;
-  content: string | null;
-  size: number;
-  sha256: string | null;
-  updated_at: number;
-  source: string;
-  deleted: number;
-}
 
 export interface ExportParts {
   profile: Profile;
