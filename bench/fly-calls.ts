@@ -34,6 +34,8 @@ const env: Record<string, string> = {
   FLY_API_BASE: standin.url,
   FLY_APP_URL: standin.appUrlTemplate,
   FLY_API_TOKEN: "bench-token",
+  // Local: the callback URL falls back to the local dev origin, as in `npm run dev`.
+  ALLOW_EMAIL_AUTH: "true",
   CLAWDBOT_IMAGE: "localhost/soulprint-agent:dev",
   ENCRYPTION_KEY: "bench-encryption-key",
   AWS_ACCESS_KEY_ID: "AKIDBENCH",
@@ -58,7 +60,8 @@ const rows: Record<string, number[]> = { provision: [], oneFileSync: [], noChang
 const routes: Record<string, Record<string, number>> = {};
 const elapsed: number[] = [];
 for (let i = 0; i < users; i++) {
-  const userId = `bench${String(i).padStart(4, "0")}${Date.now().toString(16)}`.slice(0, 20);
+  // A user id as the Worker derives them (20 hex digits): gateway tokens refuse any other shape.
+  const userId = `be${String(i).padStart(6, "0")}${Date.now().toString(16)}`.padEnd(20, "0").slice(0, 20);
   const app = `sp-${userId}`;
   const u = benchUser(userId, env, tuning);
   await u.workspace.seedStarterFiles();

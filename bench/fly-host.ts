@@ -4,12 +4,17 @@
  * count Fly API calls in a plain Node process (`npx node --experimental-transform-types`).
  */
 import { DatabaseSync } from "node:sqlite";
-import { JOBS_SCHEMA, JobScheduler } from "../src/lib/jobs.ts";
+import { JobScheduler } from "../src/lib/jobs.ts";
+import { migrate, USER_MIGRATIONS } from "../src/lib/schema.ts";
 import { Sql, type SqlValue } from "../src/lib/sql.ts";
-import { WORKSPACE_SCHEMA, Workspace } from "../src/lib/workspace.ts";
-import { FLY_SCHEMA } from "../src/lib/fly/fly-schema.ts";
+import { Workspace } from "../src/lib/workspace.ts";
 import { FlyService } from "../src/lib/fly/fly-service.ts";
-import type { FlyTuning } from "../src/lib/fly/fly-settings.ts";
+import { loadConfig } from "../src/lib/config.ts";
+import { ObjectEvents } from "../src/lib/object-events.ts";
+import type { ObjectContext } from "../src/lib/object-context.ts";
+import type { Profile } from "../src/lib/profile.ts";
+import type { FlyTuning } from "../src/lib/tuning.ts";
+import { UpstreamMeter } from "../src/lib/upstream-meter.ts";
 
 /** Just enough of workerd's SqlStorage for Sql: `exec(query, ...params)` → rows and rowsWritten. */
 function sqlStorage(db: DatabaseSync): SqlStorage {
@@ -38,35 +43,42 @@ export interface BenchUser {
 export function benchUser(userId: string, env: Record<string, string>, tuning: Partial<FlyTuning>): BenchUser {
   const db = new DatabaseSync(":memory:");
   const sql = new Sql(sqlStorage(db));
-  for (const statement of [JOBS_SCHEMA, ...WORKSPACE_SCHEMA, ...FLY_SCHEMA]) sql.run(statement);
   let alarm: number | null = null;
   const storage = {
     getAlarm: async () => alarm,
     setAlarm: async (at: number) => void (alarm = at),
     deleteAlarm: async () => void (alarm = null),
+    transactionSync: <T>(fn: () => T): T => fn(),
   } as unknown as DurableObjectStorage;
+  // The user object's own schema, every migration included, so the bench never drifts from it.
+  migrate(sql, storage, USER_MIGRATIONS);
   const jobs = new JobScheduler(sql, storage);
   const frames: object[] = [];
-  let fly: FlyService | null = null;
-  const workspace = new Workspace(sql, () => void fly?.onWorkspaceChanged());
-  fly = new FlyService(
-    {
-      env: env as unknown as Env,
-      sql,
-      jobs,
-      workspace,
-      userId: () => userId,
-      tier: () => "paid",
-      broadcast: (frame) => frames.push(frame),
-      telegramWebhookSecret: () => null,
-      publicUrl: () => "http://127.0.0.1:8787",
+  const config = loadConfig(env as unknown as Env);
+  Object.assign(config.fly, tuning);
+  const events = new ObjectEvents();
+  const owner: Profile = { userId, email: `${userId}@bench.local`, tier: "paid", chatMode: "auto", createdAt: Date.now() };
+  const context: ObjectContext = {
+    env: env as unknown as Env,
+    config,
+    sql,
+    jobs,
+    meter: new UpstreamMeter(),
+    events,
+    profile: () => owner,
+    owner: () => owner,
+    broadcast: (frame) => frames.push(frame),
+    bedrock: () => {
+      throw new Error("the Fly bench makes no Bedrock call");
     },
-    { tuning },
-  );
+    logContext: () => ({}),
+    waitUntil: (work) => void work.catch(() => {}),
+  };
+  const workspace = new Workspace(sql, (change) => void events.emit("workspaceChanged", change));
+  const fly = new FlyService(context, workspace);
   fly.defineJobs();
-  const service = fly;
   return {
-    fly: service,
+    fly,
     jobs,
     workspace,
     frames,

@@ -55,7 +55,7 @@ describe("GET /api/me/export", () => {
     expect(data.images).toEqual([expect.objectContaining({ id: "img_export1", alt: "a test image", data: "iVBORw==" })]);
     expect(data.telegram).toMatchObject({ claimed: true });
     expect(data.fly).toMatchObject({ state: "ready", app: user.app });
-    const webhookSecret = await runInDurableObject(user.stub, async (actor: UserActor) => (await actor.telegram.secrets())!.webhookSecret);
+    const webhookSecret = await runInDurableObject(user.stub, async (actor: UserActor) => actor.telegram.store.bot()!.webhookSecret);
     for (const secret of [bot, webhookSecret, gatewayToken, env.AUTH_SECRET, env.ENCRYPTION_KEY, env.ADMIN_TOKEN, user.token]) expect(text).not.toContain(secret);
     expect(text).not.toMatch(/start=/);
   });

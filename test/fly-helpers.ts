@@ -8,7 +8,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { inject } from "vitest";
 import type { UserActor } from "../src/actors/user-actor.ts";
 import type { FlyService, FlyStatus } from "../src/lib/fly/fly-service.ts";
-import type { FlyTuning } from "../src/lib/fly/fly-settings.ts";
+import type { FlyTuning } from "../src/lib/tuning.ts";
 import { ADMIN, api, jsonInit, newUser, type TestUser } from "./helpers.ts";
 
 export const FLY_URL = inject("flyUrl");
@@ -44,7 +44,7 @@ export async function flyUser(tier: "paid" | "free" = "paid"): Promise<FlyUser> 
 /** Runs `fn` inside the user's object with the test tuning applied (again, after an eviction). */
 export function withFly<T>(user: FlyUser, fn: (fly: FlyService, instance: UserActor) => Promise<T> | T, tuning: Partial<FlyTuning> = {}): Promise<T> {
   return runInDurableObject(user.stub, async (instance: UserActor) => {
-    Object.assign(instance.fly.tuning, TEST_TUNING, tuning);
+    Object.assign(instance.config.fly, TEST_TUNING, tuning);
     return fn(instance.fly, instance);
   });
 }

@@ -25,7 +25,7 @@ async function readyUser(): Promise<FlyUser> {
 
 function setBudget(user: FlyUser, wakeBudgetMs: number) {
   return runInDurableObject(user.stub, (actor: UserActor) => {
-    actor.container.tuning = { ...actor.container.tuning, wakeBudgetMs, retryBaseMs: 50 };
+    Object.assign(actor.config.container, { wakeBudgetMs, retryBaseMs: 50 });
   });
 }
 
@@ -136,7 +136,7 @@ describe("hybrid routing through the user's container", () => {
   it("ends a container reply that goes silent for longer than the idle timeout, keeping what arrived", async () => {
     const user = await readyUser();
     await runInDurableObject(user.stub, (actor: UserActor) => {
-      actor.container.tuning = { ...actor.container.tuning, wakeBudgetMs: 2_000, idleTimeoutMs: 500, retryBaseMs: 50 };
+      Object.assign(actor.config.container, { wakeBudgetMs: 2_000, idleTimeoutMs: 500, retryBaseMs: 50 });
     });
     await control(`apps/${user.app}/container`, { pieceDelayMs: 1_500 });
     const { body } = await chatJson(user, { id: "quiet1", text: "and then?" });

@@ -1,21 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { nextBackoff } from "../src/lib/jobs.ts";
+import { backoffDelay } from "../src/lib/backoff.ts";
 import type { UserActor } from "../src/actors/user-actor.ts";
 
 function freshActor() {
   return env.USER_ACTOR.get(env.USER_ACTOR.idFromName(`jobs-${crypto.randomUUID()}`));
 }
 
-describe("nextBackoff", () => {
+describe("backoffDelay", () => {
   it("grows exponentially, is capped, and jitters within ±20%", () => {
     const fixed = () => 0.5;
-    expect(nextBackoff(0, 1000, 60_000, fixed)).toBe(1000);
-    expect(nextBackoff(3, 1000, 60_000, fixed)).toBe(8000);
-    expect(nextBackoff(20, 1000, 60_000, fixed)).toBe(60_000);
-    expect(nextBackoff(2, 1000, 60_000, () => 0)).toBe(3200);
-    expect(nextBackoff(2, 1000, 60_000, () => 1)).toBe(4800);
+    expect(backoffDelay(0, { baseMs: 1000, capMs: 60_000, jitter: "spread" }, fixed)).toBe(1000);
+    expect(backoffDelay(3, { baseMs: 1000, capMs: 60_000, jitter: "spread" }, fixed)).toBe(8000);
+    expect(backoffDelay(20, { baseMs: 1000, capMs: 60_000, jitter: "spread" }, fixed)).toBe(60_000);
+    expect(backoffDelay(2, { baseMs: 1000, capMs: 60_000, jitter: "spread" }, () => 0)).toBe(3200);
+    expect(backoffDelay(2, { baseMs: 1000, capMs: 60_000, jitter: "spread" }, () => 1)).toBe(4800);
+    expect(backoffDelay(2, { baseMs: 1000, capMs: 60_000 })).toBe(4000);
+    expect(backoffDelay(2, { baseMs: 1000, capMs: 60_000, jitter: "half" }, () => 0)).toBe(2000);
   });
 });
 

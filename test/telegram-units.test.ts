@@ -4,7 +4,8 @@ import { escapeHtml, inlineToHtml, isEntityParseError, markdownToTelegramHtml } 
 import { parseCommand, routeUpdate, type BindingState } from "../src/lib/telegram/update-route.ts";
 import { planReply } from "../src/lib/telegram/reply-plan.ts";
 import { linkUrl, webhookUrl } from "../src/lib/telegram/links.ts";
-import { redactTokens, retryRateLimited } from "../src/lib/telegram/bot.ts";
+import { retryRateLimited } from "../src/lib/telegram/bot.ts";
+import { redactTokens } from "../src/lib/errors.ts";
 import { CUT_OFF_NOTE, REPLY_FAILED } from "../src/lib/telegram/messages.ts";
 import { isWebhookSecretFor, newWebhookSecret } from "../src/lib/telegram/webhook-secret.ts";
 

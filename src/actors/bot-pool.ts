@@ -13,7 +13,8 @@ import { capture, type RpcResult } from "../lib/rpc.ts";
 import { HttpError } from "../lib/errors.ts";
 import { loadConfig, requireSecret } from "../lib/config.ts";
 import { decryptSecret, encryptSecret } from "../lib/crypto.ts";
-import { createApi, describeBotError, fetchBotInfo } from "../lib/telegram/bot.ts";
+import { createApi, fetchBotInfo } from "../lib/telegram/bot.ts";
+import { logSafe } from "../lib/errors.ts";
 import type { PoolBot, PoolEntry } from "../lib/telegram/pool.ts";
 
 /** Tokens one request may add (each is checked with getMe). */
@@ -175,7 +176,7 @@ export class BotPool extends DurableObject<Env> {
       if (row.claimed_by) throw new HttpError(409, "bot_claimed", `@${row.username} is held by a user; release it first.`);
       const token = await decryptSecret(requireSecret(this.env, "ENCRYPTION_KEY"), row.token_sealed);
       await createApi(loadConfig(this.env), token).deleteWebhook({ drop_pending_updates: true }).catch((error: unknown) => {
-        console.warn(JSON.stringify({ event: "pool_remove_webhook_failed", bot: row.username, error: describeBotError(error) }));
+        console.warn(JSON.stringify({ event: "pool_remove_webhook_failed", bot: row.username, error: logSafe(error) }));
       });
       this.sql.run("DELETE FROM pool_bots WHERE bot_id = ? AND claimed_by IS NULL", botId);
       console.log(JSON.stringify({ event: "pool_remove", bot: row.username }));

@@ -8,7 +8,9 @@ import type { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
 import { Sql } from "../lib/sql.ts";
 import { migrate, USER_MIGRATIONS } from "../lib/schema.ts";
 import { JobScheduler } from "../lib/jobs.ts";
-import { Workspace, type WorkspaceChange } from "../lib/workspace.ts";
+import { Workspace } from "../lib/workspace.ts";
+import { ObjectEvents } from "../lib/object-events.ts";
+import type { ObjectContext } from "../lib/object-context.ts";
 import { loadConfig, requirePublicUrl, type Config } from "../lib/config.ts";
 import { HttpError } from "../lib/errors.ts";
 import { capture, type RpcResult } from "../lib/rpc.ts";
@@ -18,7 +20,7 @@ import { ensureProfile, readProfile, setChatMode, setTier, type Profile } from "
 import { issueTicket, redeemTicket } from "../lib/tickets.ts";
 import { budgetExceeded, dailyBudget, usageDays, type DayUsage } from "../lib/usage.ts";
 import { ChatHistory, type HistoryMessage } from "../lib/chat/history.ts";
-import { CHAT_QUEUE_JOB, ChatEngine, type ReplyResult } from "../lib/chat/chat-engine.ts";
+import { ChatEngine, type ReplyResult } from "../lib/chat/chat-engine.ts";
 import { SocketHub, type ClientFrame } from "../lib/chat/socket-hub.ts";
 import type { ChatFrame } from "../lib/chat/frames.ts";
 import { createBedrockClient } from "../lib/chat/bedrock.ts";
@@ -32,7 +34,6 @@ import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
-import { costUsd, recordUsage } from "../lib/usage.ts";
 import type { BotApiReply, ContainerBotCall } from "../lib/telegram/container-bot-api.ts";
 import { exportStoredData } from "../lib/account-export.ts";
 import { ContainerLife, type ScheduleView } from "../lib/container/container-life.ts";
@@ -40,10 +41,9 @@ import type { StateMeta } from "../lib/container/container-state.ts";
 import { storeImage } from "../lib/images/user-images.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
-/** How often the alarm looks at a queue that is still being worked through. */
-const QUEUE_CHECK_MS = 60_000;
-
 export class UserActor extends DurableObject<Env> {
+  /** What every service shares (env, config parsed once, sql, jobs, meter, events): lib/object-context.ts. */
+  readonly context: ObjectContext;
   readonly sql: Sql;
   readonly config: Config;
   readonly jobs: JobScheduler;
@@ -69,7 +69,22 @@ export class UserActor extends DurableObject<Env> {
     this.sql = new Sql(ctx.storage.sql);
     this.config = loadConfig(env);
     this.jobs = new JobScheduler(this.sql, ctx.storage, Date.now, () => ({ user: this.userHash }), this.meter);
-    this.workspace = new Workspace(this.sql, (change) => this.onWorkspaceChange(change));
+    const events = new ObjectEvents();
+    this.context = {
+      env,
+      config: this.config,
+      sql: this.sql,
+      jobs: this.jobs,
+      meter: this.meter,
+      events,
+      profile: () => readProfile(this.sql),
+      owner: () => this.requireProfile(),
+      broadcast: (frame) => this.sockets.broadcast(frame),
+      bedrock: () => this.bedrock(),
+      logContext: () => ({ user: this.userHash }),
+      waitUntil: (work) => this.ctx.waitUntil(work),
+    };
+    this.workspace = new Workspace(this.sql, (change) => this.ctx.waitUntil(events.emit("workspaceChanged", change)));
     this.history = new ChatHistory(this.sql);
     this.sockets = new SocketHub(ctx);
     ctx.blockConcurrencyWhile(async () => {
@@ -79,101 +94,19 @@ export class UserActor extends DurableObject<Env> {
     });
     // Answered by the runtime without waking the object (hibernation auto-response).
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
-    this.chat = new ChatEngine({
-      env,
-      config: this.config,
-      sql: this.sql,
-      history: this.history,
-      workspace: this.workspace,
-      profile: () => this.requireProfile(),
-      broadcast: (frame) => this.sockets.broadcast(frame),
-      bedrock: () => this.bedrock(),
-      meter: this.meter,
-      logContext: () => ({ user: this.userHash }),
-      containerProducer: () => this.container.producer(),
-      // A safety net: if this instance is evicted while messages wait, the alarm takes them up.
-      onQueued: () => this.ctx.waitUntil(this.jobs.schedule(CHAT_QUEUE_JOB, QUEUE_CHECK_MS)),
-    });
-    // Messages left waiting by an instance that was evicted are answered from the alarm, which
-    // stays open until they are (keeping the object alive); a live queue is only looked at again later.
-    this.jobs.define(CHAT_QUEUE_JOB, {
-      run: async () => {
-        if (this.chat.resumeQueued()) await this.chat.drain();
-        else if (this.chat.busy()) return { rerunInMs: QUEUE_CHECK_MS };
-      },
-    });
-    ctx.blockConcurrencyWhile(async () => {
-      if (this.chat.hasQueued()) await this.jobs.schedule(CHAT_QUEUE_JOB);
-    });
-    this.gateway = new ModelGateway({
-      config: this.config,
-      sql: this.sql,
-      bedrock: () => this.bedrock(),
-      tier: () => this.requireProfile().tier,
-      record: (usage) => {
-        recordUsage(this.sql, usage, costUsd(usage, this.config.prices), { via: "container" });
-        this.chat.absorbContainerUsage(usage);
-      },
-    });
-    this.fly = new FlyService({
-      env,
-      sql: this.sql,
-      jobs: this.jobs,
-      workspace: this.workspace,
-      userId: () => this.requireProfile().userId,
-      tier: () => this.requireProfile().tier,
-      broadcast: (frame) => this.sockets.broadcast(frame as ChatFrame),
-      telegramWebhookSecret: () => this.telegram.secrets()?.webhookSecret ?? null,
-      publicUrl: () => requirePublicUrl(this.env, "http://127.0.0.1:8787"),
-    }, { fetch: this.meter.fetch("fly") });
-    this.fly.defineJobs();
-    this.container = new ContainerRouting({
-      config: this.config,
-      sql: this.sql,
-      jobs: this.jobs,
-      meter: this.meter,
-      profile: () => readProfile(this.sql),
-      flyState: () => this.fly.state(),
-      appUrl: () => this.fly.appUrl(),
-      gatewayToken: () => this.fly.gatewayToken(),
-      workspaceVersion: () => this.workspace.digest(),
-      waitUntil: (work) => this.ctx.waitUntil(work),
-    });
-    this.container.defineJobs();
-    this.telegram = new TelegramService({
-      env,
-      config: this.config,
-      sql: this.sql,
-      jobs: this.jobs,
-      chat: this.chat,
-      history: this.history,
-      userId: () => this.requireProfile().userId,
-      onClaimChanged: () => this.fly.onTelegramChanged(),
-      fetch: this.meter.fetch("telegram"),
-      forwardToContainer: async (update, beforeForward) => {
-        const secrets = this.telegram.secrets();
-        return secrets ? this.container.forwardTelegram(update, secrets.webhookSecret, beforeForward) : false;
-      },
-      broadcast: (frame) => this.sockets.broadcast(frame),
-    });
-    this.telegram.defineJobs();
+    events.on("workspaceChanged", (change) => this.sockets.broadcast({ type: "workspace", name: change.name, sha256: change.sha256, version: change.version }));
+
+    // Each service gets the context and the services it reads, in one direction; what flows back
+    // (workspace changed, claim changed, container usage) is an event.
+    this.fly = new FlyService(this.context, this.workspace);
+    this.container = new ContainerRouting(this.context, { fly: this.fly, workspace: this.workspace });
+    this.chat = new ChatEngine(this.context, { history: this.history, workspace: this.workspace, container: this.container });
+    this.gateway = new ModelGateway(this.context);
+    this.telegram = new TelegramService(this.context, { chat: this.chat, history: this.history, container: this.container });
+    this.life = new ContainerLife(this.context, { history: this.history, fly: this.fly, container: this.container });
+    for (const service of [this.fly, this.container, this.chat, this.telegram, this.life]) service.defineJobs();
     defineDeletionJob(this.deletionHost());
-    this.life = new ContainerLife({
-      sql: this.sql,
-      jobs: this.jobs,
-      history: this.history,
-      bucket: env.IMAGES,
-      fetch: this.meter.fetch("container"),
-      appUrl: () => this.fly.appUrl(),
-      flyReady: () => this.fly.state() === "ready",
-      routesToContainer: () => this.container.route() === "container",
-      dailyBudget: () => {
-        const profile = readProfile(this.sql);
-        return profile ? dailyBudget(profile.tier, this.config) : null;
-      },
-      waitUntil: (work) => this.ctx.waitUntil(work),
-    });
-    this.life.defineJobs();
+    ctx.blockConcurrencyWhile(() => this.chat.armQueue());
   }
 
   // ---- platform handlers -------------------------------------------------------------------
@@ -493,7 +426,7 @@ export class UserActor extends DurableObject<Env> {
         // This instance lives on: give it the empty schema a new object would have.
         migrate(this.sql, this.ctx.storage, USER_MIGRATIONS);
       },
-      pollMs: this.fly.tuning.jobBackoffBaseMs,
+      pollMs: this.config.fly.jobBackoffBaseMs,
     };
   }
 
@@ -557,12 +490,6 @@ export class UserActor extends DurableObject<Env> {
     }
   }
 
-  private onWorkspaceChange(change: WorkspaceChange): void {
-    this.sockets.broadcast({ type: "workspace", name: change.name, sha256: change.sha256, version: change.version });
-    // Container write-backs sync too: a machine that stops loses its disk and boots from the secrets
-    // (the sync recognises the container's own change and updates only the secret, no reboot).
-    if (change.source !== "starter") this.ctx.waitUntil(this.fly.onWorkspaceChanged());
-  }
 }
 
 function clampLimit(value: unknown): number {

@@ -1,8 +1,10 @@
 /**
- * Typed configuration from the Worker's vars and secrets (the table in README.md). Parsed per use:
- * it is a handful of string reads, and no module-level singleton holds configuration.
+ * Typed configuration from the Worker's vars and secrets (the table in README.md), timing included
+ * (lib/tuning.ts). Each user's object parses it once and hands it to its services; the edge parses
+ * it per use (a handful of string reads). No module-level singleton holds configuration.
  */
 import { HttpError } from "./errors.ts";
+import { DEFAULT_BEDROCK_RETRY, parseFlyTuning, type BedrockRetry, type ContainerTuning, type FlyTuning } from "./tuning.ts";
 
 export interface Prices {
   inputPerMTok: number;
@@ -31,12 +33,10 @@ export interface Config {
   flyMachineMemoryMb: number;
   flyMaxMachines: number;
   flyAutostop: "suspend" | "stop" | "off";
-  containerWakeBudgetMs: number;
-  containerCooldownMs: number;
-  /** The longest silence inside a container's reply once it has started. */
-  containerIdleTimeoutMs: number;
-  /** The longest a container's reply may run in all. */
-  containerReplyCapMs: number;
+  /** Timing of the Fly work (FLY_TUNING), of the container route and of Bedrock's retries: lib/tuning.ts. */
+  fly: FlyTuning;
+  container: ContainerTuning;
+  bedrockRetry: BedrockRetry;
   telegramApiRoot: string;
   publicUrl: string | undefined;
   freeDailyTokens: number;
@@ -71,10 +71,15 @@ export function loadConfig(env: Env): Config {
     flyMachineMemoryMb: num(env.FLY_MACHINE_MEMORY_MB, 2048),
     flyMaxMachines: Math.max(1, Math.min(3, num(env.FLY_MAX_MACHINES, 1))),
     flyAutostop: autostop === "stop" || autostop === "off" ? autostop : "suspend",
-    containerWakeBudgetMs: num(env.CONTAINER_WAKE_BUDGET_MS, 20_000),
-    containerCooldownMs: num(env.CONTAINER_COOLDOWN_MS, 60_000),
-    containerIdleTimeoutMs: num(env.CONTAINER_IDLE_TIMEOUT_MS, 120_000),
-    containerReplyCapMs: num(env.CONTAINER_REPLY_CAP_MS, 900_000),
+    fly: parseFlyTuning(env.FLY_TUNING),
+    container: {
+      wakeBudgetMs: num(env.CONTAINER_WAKE_BUDGET_MS, 20_000),
+      retryBaseMs: 250,
+      idleTimeoutMs: num(env.CONTAINER_IDLE_TIMEOUT_MS, 120_000),
+      replyCapMs: num(env.CONTAINER_REPLY_CAP_MS, 900_000),
+      cooldownMs: num(env.CONTAINER_COOLDOWN_MS, 60_000),
+    },
+    bedrockRetry: { ...DEFAULT_BEDROCK_RETRY },
     telegramApiRoot: str(env.TELEGRAM_API_ROOT, "https://api.telegram.org").replace(/\/+$/, ""),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, ""),
     freeDailyTokens: num(env.FREE_DAILY_TOKENS, 200_000),

@@ -1,4 +1,5 @@
 /** Small Web Crypto helpers: hashing, random tokens, constant-time comparison, AES-GCM secrets. */
+import { InvariantError } from "./errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -67,7 +68,7 @@ export async function encryptSecret(keyMaterial: string, plaintext: string): Pro
 
 export async function decryptSecret(keyMaterial: string, sealed: string): Promise<string> {
   const [version, iv, data] = sealed.split(".");
-  if (version !== "v1" || !iv || !data) throw new Error("Unknown sealed secret format");
+  if (version !== "v1" || !iv || !data) throw new InvariantError("Unknown sealed secret format");
   const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64(iv) }, await aesKey(keyMaterial), fromBase64(data));
   return new TextDecoder().decode(plain);
 }

@@ -1,6 +1,7 @@
 /**
  * Error classes by where a failure came from (grammY's GrammyError / HttpError split is the model),
- * and the one place that turns any of them into the JSON body of API.md.
+ * and the one describer that turns any thrown value into what a client, a person reading a failed
+ * reply (web, SSE, Telegram) or a log line may see.
  */
 
 /**
@@ -38,6 +39,19 @@ export class UpstreamError extends AppError {
   }
 }
 
+/**
+ * A step that cannot finish yet (Fly still deleting an app, a machine that did not wake): the job
+ * running it tries again with its backoff. Never shown to a person as such.
+ */
+export class RetryLaterError extends AppError {
+  override readonly name = "RetryLaterError";
+}
+
+/** A state the code never expects (a bug, or storage written by something else): a 500, logged. */
+export class InvariantError extends AppError {
+  override readonly name = "InvariantError";
+}
+
 /** An upstream could not be reached at all: connection refused, reset, or timed out. */
 export class UnreachableError extends AppError {
   override readonly name = "UnreachableError";
@@ -63,23 +77,30 @@ export interface ErrorInfo {
   headers?: Record<string, string>;
 }
 
-/** Maps any thrown value to a status, code and message that are safe to show to a client. */
-export function describeError(err: unknown): ErrorInfo {
+/**
+ * Who reads the description: `api` is a response of API.md; `reply` is a failed reply as the person
+ * sees it on every channel (an upstream there is always the model, possibly through the container).
+ */
+export type Audience = "api" | "reply";
+
+/** Maps any thrown value to a status, code and message that are safe to show. */
+export function describeError(err: unknown, audience: Audience = "api"): ErrorInfo {
   if (err instanceof HttpError) {
     return { status: err.status, code: err.code, message: err.message, headers: err.headers };
   }
   if (err instanceof UpstreamError) {
     // An upstream fault is never our 500: 429 and 5xx upstream mean "try again later".
     const status = err.status === 429 || err.status >= 500 ? 503 : 502;
-    return { status, code: `${err.service}_error`, message: `${err.message} Try again in a moment.` };
+    return { status, code: audience === "reply" ? "model_unavailable" : `${err.service}_error`, message: `${err.message} Try again in a moment.` };
   }
   if (err instanceof UnreachableError) {
     return {
       status: err.timedOut ? 504 : 502,
-      code: `${err.service}_unreachable`,
+      code: audience === "reply" ? "model_unreachable" : `${err.service}_unreachable`,
       message: `${err.message} Try again in a moment.`,
     };
   }
+  if (audience === "reply") return { status: 500, code: "reply_failed", message: "The reply failed on our side. Try again." };
   return { status: 500, code: "internal_error", message: "Something went wrong on our side. Try again; if it keeps failing, tell us." };
 }
 
@@ -99,8 +120,28 @@ export function errorResponse(err: unknown): Response {
   });
 }
 
-/** A short, secret-free description of an error for a log line. */
+/** The fields of grammY's GrammyError, matched by shape so this module needs no Telegram import. */
+interface BotApiFailure {
+  method: string;
+  error_code: number;
+  description: string;
+}
+
+function isBotApiFailure(err: unknown): err is BotApiFailure {
+  const e = err as Partial<BotApiFailure> | null;
+  return typeof e === "object" && e !== null && typeof e.method === "string" && typeof e.error_code === "number" && typeof e.description === "string";
+}
+
+/** A short, secret-free description of an error for a log line (a Bot API failure as method, code, text). */
 export function logSafe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 300);
-  return String(err).slice(0, 300);
+  let text: string;
+  if (isBotApiFailure(err)) text = `${err.method} ${err.error_code}: ${err.description}`;
+  else if (err instanceof Error) text = `${err.name}: ${err.message}`;
+  else text = String(err);
+  return redactTokens(text).slice(0, 300);
+}
+
+/** Replaces anything shaped like a bot token (alone or in a `/bot<token>/` URL) with a placeholder. */
+export function redactTokens(text: string): string {
+  return text.replace(/\d{1,20}:[A-Za-z0-9_-]{30,80}/g, "<bot-token>");
 }

@@ -11,7 +11,7 @@
  * and hands `grant` to the object, which checks it with `acceptsGatewayToken(grant.token)`.
  */
 import type { IRequest } from "itty-router";
-import { HttpError } from "./errors.ts";
+import { HttpError, InvariantError } from "./errors.ts";
 import { derivedKey } from "./keys.ts";
 import { hmacSha256Base64Url, timingSafeEqualStr } from "./crypto.ts";
 import { USER_ID_PATTERN } from "./auth.ts";
@@ -34,7 +34,7 @@ async function mac(env: Env, userId: string, epoch: number): Promise<string> {
 
 /** Issues the token for one user and epoch (the object picks the epoch and stores the token). */
 export async function mintGatewayToken(env: Env, userId: string, epoch: number): Promise<string> {
-  if (!USER_ID_PATTERN.test(userId) || !Number.isSafeInteger(epoch) || epoch < 0) throw new Error("mintGatewayToken: bad user id or epoch");
+  if (!USER_ID_PATTERN.test(userId) || !Number.isSafeInteger(epoch) || epoch < 0) throw new InvariantError("mintGatewayToken: bad user id or epoch");
   return `${PREFIX}.${userId}.${epoch}.${await mac(env, userId, epoch)}`;
 }
 

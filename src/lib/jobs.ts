@@ -9,6 +9,7 @@
  */
 import type { Sql } from "./sql.ts";
 import { logSafe } from "./errors.ts";
+import { backoffDelay } from "./backoff.ts";
 import type { UpstreamMeter } from "./upstream-meter.ts";
 
 export interface JobRun {
@@ -50,12 +51,6 @@ export const JOBS_SCHEMA = `CREATE TABLE IF NOT EXISTS jobs (
   generation INTEGER NOT NULL DEFAULT 0,
   last_error TEXT
 )`;
-
-/** Exponential backoff with a cap and ±20% jitter, so many objects failing together spread out. */
-export function nextBackoff(attempts: number, baseMs = 1_000, capMs = 300_000, random = Math.random): number {
-  const raw = Math.min(capMs, baseMs * 2 ** Math.min(attempts, 30));
-  return Math.round(raw * (0.8 + 0.4 * random()));
-}
 
 export class JobScheduler {
   private readonly definitions = new Map<string, JobDefinition>();
@@ -150,7 +145,7 @@ export class JobScheduler {
         await definition.onGiveUp?.({ ...job, attempts }, error);
         return;
       }
-      const delay = nextBackoff(row.attempts, definition.backoffBaseMs, definition.backoffCapMs);
+      const delay = backoffDelay(row.attempts, { baseMs: definition.backoffBaseMs ?? 1_000, capMs: definition.backoffCapMs ?? 300_000, jitter: "spread" });
       this.sql.run(
         "UPDATE jobs SET due_at = ?, attempts = ?, last_error = ? WHERE kind = ? AND generation = ?",
         this.now() + delay,

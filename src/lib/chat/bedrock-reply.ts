@@ -4,46 +4,38 @@
  * the property test holds to Bedrock's rules. The budget is checked again before every round after
  * the first, so a turn stops as soon as the day's budget is spent.
  */
-import type { BedrockRuntimeClient, Message } from "@aws-sdk/client-bedrock-runtime";
-import type { Config } from "../config.ts";
+import { describeError } from "../errors.ts";
+import type { Message } from "@aws-sdk/client-bedrock-runtime";
+import type { ObjectContext } from "../object-context.ts";
 import type { Workspace } from "../workspace.ts";
 import { ZERO_USAGE } from "../usage.ts";
 import { HISTORY_CHAR_BUDGET, appendToolRound, buildConverseParts, buildSystemPrompt, type ToolRound } from "./prompt.ts";
 import { generateImage, streamTurn } from "./bedrock.ts";
 import { TOOL_SPECS, runTool } from "./tools.ts";
 import type { ReplyContext } from "./reply-context.ts";
-import { describeForUser } from "./reply-errors.ts";
 import { withImages } from "../images/prompt-images.ts";
 
 export const MAX_TOOL_ROUNDS = 4;
 export const MAX_OUTPUT_TOKENS = 8_192;
 
-export interface BedrockReplyHost {
-  env: Env;
-  config: Config;
-  workspace: Workspace;
-  bedrock(): BedrockRuntimeClient;
-  userId(): string;
-}
-
-export async function replyWithBedrock(host: BedrockReplyHost, reply: ReplyContext): Promise<void> {
+export async function replyWithBedrock(ctx: ObjectContext, workspace: Workspace, reply: ReplyContext): Promise<void> {
   // Image bytes come from R2 now, so the prompt builder itself stays pure (and property-tested).
-  const { history, userImages } = await withImages(host.env.IMAGES, host.userId(), reply.history(HISTORY_CHAR_BUDGET), reply.userImageIds);
+  const { history, userImages } = await withImages(ctx.env.IMAGES, ctx.owner().userId, reply.history(HISTORY_CHAR_BUDGET), reply.userImageIds);
   const parts = buildConverseParts({
-    systemPrompt: buildSystemPrompt(host.workspace.snapshot()),
+    systemPrompt: buildSystemPrompt(workspace.snapshot()),
     tools: TOOL_SPECS,
     history,
     userText: reply.userText,
     userImages,
   });
   const messages: Message[] = parts.messages;
-  const client = host.bedrock();
+  const client = ctx.bedrock();
   for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
     if (round > 0) reply.checkBudget();
     // Pieces from a later round start a new paragraph.
     const separator = round > 0 && reply.textSoFar() && !reply.textSoFar().endsWith("\n") ? "\n\n" : "";
     let first = true;
-    const turn = await streamTurn(client, host.config, { system: parts.system, messages, tools: parts.tools, maxTokens: MAX_OUTPUT_TOKENS }, (piece) => {
+    const turn = await streamTurn(client, ctx.config, { system: parts.system, messages, tools: parts.tools, maxTokens: MAX_OUTPUT_TOKENS }, (piece) => {
       reply.emitText(first ? separator + piece : piece);
       first = false;
     }, reply.signal);
@@ -58,11 +50,11 @@ export async function replyWithBedrock(host: BedrockReplyHost, reply: ReplyConte
     for (const toolUse of toolRound.toolUses) {
       reply.emitStatus("tool", toolUse.name);
       const outcome = await runTool(toolUse.name, toolUse.input, {
-        workspace: host.workspace,
-        images: host.env.IMAGES,
-        userId: host.userId(),
-        generateImage: (prompt) => generateImage(client, host.config, prompt, reply.signal),
-      }).catch((error: unknown) => ({ ok: false, text: `The tool failed: ${describeForUser(error).message}`, image: undefined }));
+        workspace,
+        images: ctx.env.IMAGES,
+        userId: ctx.owner().userId,
+        generateImage: (prompt) => generateImage(client, ctx.config, prompt, reply.signal),
+      }).catch((error: unknown) => ({ ok: false, text: `The tool failed: ${describeError(error, "reply").message}`, image: undefined }));
       if (outcome.image) {
         reply.addImage(outcome.image);
         reply.addUsage({ ...ZERO_USAGE, images: 1 });

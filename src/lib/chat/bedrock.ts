@@ -15,6 +15,7 @@ import {
   type ConverseStreamOutput,
 } from "@aws-sdk/client-bedrock-runtime";
 import { AppError, HttpError, UnreachableError, UpstreamError } from "../errors.ts";
+import { backoffDelay } from "../backoff.ts";
 import type { Config } from "../config.ts";
 import { ZERO_USAGE, type Usage } from "../usage.ts";
 
@@ -73,16 +74,6 @@ export interface TurnRequest {
   maxTokens: number;
 }
 
-export interface RetryPolicy {
-  attemptsPerModel: number;
-  baseDelayMs: number;
-  /** Default DEFAULT_STALL_TIMEOUT_MS. */
-  stallTimeoutMs?: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attemptsPerModel: 3, baseDelayMs: 250 };
-/** The longest Bedrock may stay silent (before its answer, or between two events) before we give up. */
-export const DEFAULT_STALL_TIMEOUT_MS = 90_000;
 
 /** One model turn, streamed: `onText` gets each piece as it arrives. */
 export async function streamTurn(
@@ -91,15 +82,15 @@ export async function streamTurn(
   request: TurnRequest,
   onText: (piece: string) => void,
   signal: AbortSignal,
-  retry: RetryPolicy = DEFAULT_RETRY,
 ): Promise<TurnResult> {
   const models = [config.bedrockModelId, config.bedrockFallbackModelId].filter((m, i, all) => m && all.indexOf(m) === i);
+  const retry = config.bedrockRetry;
   let lastError: unknown;
   for (const modelId of models) {
     for (let attempt = 0; attempt < retry.attemptsPerModel; attempt++) {
-      if (attempt > 0) await sleep(retry.baseDelayMs * 2 ** (attempt - 1), signal);
+      if (attempt > 0) await sleep(backoffDelay(attempt - 1, { baseMs: retry.baseDelayMs, capMs: Number.MAX_SAFE_INTEGER }), signal);
       try {
-        return await streamOnce(client, modelId, request, onText, signal, retry.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
+        return await streamOnce(client, modelId, request, onText, signal, retry.stallTimeoutMs);
       } catch (error) {
         if (error instanceof StreamInterruptedError || signal.aborted) throw error;
         if (!isRetryable(error)) {

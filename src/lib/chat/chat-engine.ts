@@ -8,22 +8,17 @@
  * The queue is durable: a waiting message is a reply row with status `queued`, so an object evicted
  * with messages waiting picks them up again (`resumeQueued`, from the alarm or the next message).
  */
-import type { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
-import { HttpError } from "../errors.ts";
+import { describeError, HttpError } from "../errors.ts";
 import { randomToken } from "../crypto.ts";
-import type { Config } from "../config.ts";
-import type { Sql } from "../sql.ts";
 import type { Workspace } from "../workspace.ts";
-import type { Profile } from "../profile.ts";
+import type { ObjectContext } from "../object-context.ts";
 import { ZERO_USAGE, addUsage, assertWithinBudget, costUsd, dailyBudget, recordUsage, subtractUsage, type Usage } from "../usage.ts";
 import type { ChatHistory, Channel, ReplyStatus, StoredImage, Via } from "./history.ts";
 import type { ChatFrame, FrameListener } from "./frames.ts";
 import { StreamInterruptedError } from "./bedrock.ts";
 import { replyWithBedrock } from "./bedrock-reply.ts";
 import type { ReplyContext, ReplyProducer } from "./reply-context.ts";
-import { describeForUser } from "./reply-errors.ts";
 import { doneFrame, replayFrames, usageSummary, type ReplyResult } from "./reply-frames.ts";
-import type { UpstreamMeter } from "../upstream-meter.ts";
 import { resolveImageIds } from "../images/user-images.ts";
 import { imageIdsOf } from "./history.ts";
 
@@ -59,24 +54,16 @@ interface Turn {
   lastFlushAt: number;
 }
 
-export interface ChatHost {
-  env: Env;
-  config: Config;
-  sql: Sql;
+/** What the chat engine needs beyond the object's context. */
+export interface ChatDeps {
   history: ChatHistory;
   workspace: Workspace;
-  profile(): Profile;
-  broadcast(frame: ChatFrame): void;
-  bedrock(): BedrockRuntimeClient;
-  /** The container route, when hybrid routing picks it for this message. */
-  containerProducer?(): ReplyProducer | null;
-  /** Counts upstream calls for the reply's log line. */
-  meter?: UpstreamMeter;
-  /** Fields for every reply log line (the owner's log hash). */
-  logContext?(): Record<string, string | undefined>;
-  /** A message now waits in the queue: make sure the alarm picks the queue up after an eviction. */
-  onQueued?(): void;
+  /** The container route, when hybrid routing picks it for this message (lib/container). */
+  container?: { producer(): ReplyProducer | null };
 }
+
+/** How often the alarm looks at a queue that is still being worked through. */
+const QUEUE_CHECK_MS = 60_000;
 
 export class ChatEngine {
   /** Waiting and running turns, in arrival order (a Map keeps insertion order). */
@@ -84,7 +71,31 @@ export class ChatEngine {
   private running: Turn | null = null;
   private restored = false;
 
-  constructor(private readonly host: ChatHost) {}
+  constructor(
+    private readonly ctx: ObjectContext,
+    private readonly host: ChatDeps,
+  ) {
+    ctx.events.on("containerUsage", (usage) => this.absorbContainerUsage(usage));
+  }
+
+  /**
+   * The queue's safety net: messages left waiting by an instance that was evicted are answered from
+   * the alarm, which stays open until they are (keeping the object alive); a live queue is only
+   * looked at again later.
+   */
+  defineJobs(): void {
+    this.ctx.jobs.define(CHAT_QUEUE_JOB, {
+      run: async () => {
+        if (this.resumeQueued()) await this.drain();
+        else if (this.busy()) return { rerunInMs: QUEUE_CHECK_MS };
+      },
+    });
+  }
+
+  /** A new instance whose storage holds waiting messages answers them from the alarm, now. */
+  async armQueue(): Promise<void> {
+    if (this.hasQueued()) await this.ctx.jobs.schedule(CHAT_QUEUE_JOB);
+  }
 
   /** Replies in progress or waiting, with their text so far (the WebSocket `hello.pending`). */
   pending(): { id: string; text: string; status: "queued" | "streaming" }[] {
@@ -113,7 +124,7 @@ export class ChatEngine {
     const { listener, replayTo } = options;
     const clientId = input.clientId === undefined ? `${input.channel}_${randomToken(12)}` : validateClientId(input.clientId);
     // Resolved first: the only wait before the message is stored, so nothing interleaves after the checks below.
-    const images = await resolveImageIds(this.host.env.IMAGES, this.host.profile().userId, input.images);
+    const images = await resolveImageIds(this.ctx.env.IMAGES, this.ctx.owner().userId, input.images);
     const text = validateText(images.length > 0 && input.text === undefined ? "" : input.text, images.length > 0);
     this.resumeQueued();
 
@@ -145,7 +156,7 @@ export class ChatEngine {
     if (!existing) {
       this.host.history.insertUserMessage(clientId, text, input.channel, now, images);
       const userFrame: ChatFrame = { type: "user", id: clientId, text, at: new Date(now).toISOString(), channel: input.channel, ...(images.length ? { images } : {}) };
-      this.host.broadcast(userFrame);
+      this.ctx.broadcast(userFrame);
       listener?.(userFrame);
     } else if (listener) {
       listener({ type: "user", id: clientId, text: existing.text, at: new Date(existing.at).toISOString(), ...(existing.images.length ? { images: existing.images } : {}) });
@@ -157,7 +168,8 @@ export class ChatEngine {
     const turn = this.enqueue({ clientId, replyId, channel: input.channel, userText: existing?.text ?? text, userImageIds }, listener);
     if (queued) {
       this.emit(turn, { type: "status", id: clientId, status: "queued" });
-      this.host.onQueued?.();
+      // A safety net: if this instance is evicted while messages wait, the alarm takes them up.
+      this.ctx.waitUntil(this.ctx.jobs.schedule(CHAT_QUEUE_JOB, QUEUE_CHECK_MS));
     }
     this.pump();
     return { clientId, replayed: false, result: turn.finished.promise };
@@ -229,7 +241,7 @@ export class ChatEngine {
 
   private async run(turn: Turn): Promise<ReplyResult> {
     const started = Date.now();
-    const calls = this.host.meter?.snapshot();
+    const calls = this.ctx.meter.snapshot();
     let status: ReplyStatus = "done";
     let failure: { code: string; message: string } | null = null;
     const context = this.contextFor(turn);
@@ -237,11 +249,11 @@ export class ChatEngine {
       // Checked again when the turn starts: turns before it may have spent the day's budget.
       this.assertWithinBudget();
       this.emit(turn, { type: "status", id: turn.clientId, status: "thinking" });
-      const container = this.host.containerProducer?.();
+      const container = this.host.container?.producer();
       const handled = container ? await container.produce(context) : false;
       if (!handled) {
         turn.via = "bedrock";
-        await replyWithBedrock({ ...this.host, userId: () => this.host.profile().userId }, context);
+        await replyWithBedrock(this.ctx, this.host.workspace, context);
       }
     } catch (error) {
       if (turn.abort.signal.aborted) {
@@ -251,7 +263,7 @@ export class ChatEngine {
         const partial = error instanceof StreamInterruptedError || turn.text.length > 0;
         status = partial ? "interrupted" : "error";
         failure = isBudgetRefusal(error) || !partial
-          ? describeForUser(error)
+          ? pick(describeError(error, "reply"))
           : { code: "interrupted", message: "The reply was cut off. What arrived is kept; send your message again to continue." };
         if (error instanceof StreamInterruptedError) turn.usage = addUsage(turn.usage, error.partial.usage);
       }
@@ -260,9 +272,9 @@ export class ChatEngine {
     const result = this.finish(turn, status, failure);
     // One line per reply: what it cost and which upstreams it touched (never its text).
     console.log(JSON.stringify({
-      event: "reply", ...this.host.logContext?.(), channel: turn.channel, via: turn.via, status, ms: Date.now() - started,
+      event: "reply", ...this.ctx.logContext(), channel: turn.channel, via: turn.via, status, ms: Date.now() - started,
       ...(failure ? { code: failure.code } : {}), tokens: result.usage.inputTokens + result.usage.outputTokens, costUsd: result.usage.costUsd,
-      ...(calls && this.host.meter ? { upstream: this.host.meter.since(calls) } : {}),
+      upstream: this.ctx.meter.since(calls),
     }));
     return result;
   }
@@ -295,14 +307,14 @@ export class ChatEngine {
   }
 
   private assertWithinBudget(): void {
-    assertWithinBudget(this.host.sql, dailyBudget(this.host.profile().tier, this.host.config));
+    assertWithinBudget(this.ctx.sql, dailyBudget(this.ctx.owner().tier, this.ctx.config));
   }
 
   /** Adds what the turn spent since the last charge to today's usage. */
   private charge(turn: Turn): void {
     const delta = subtractUsage(turn.usage, turn.charged);
     if (delta.inputTokens + delta.outputTokens + delta.cacheReadTokens + delta.cacheWriteTokens + delta.images === 0) return;
-    recordUsage(this.host.sql, delta, costUsd(delta, this.host.config.prices), { via: turn.via });
+    recordUsage(this.ctx.sql, delta, costUsd(delta, this.ctx.config.prices), { via: turn.via });
     turn.charged = { ...turn.usage };
   }
 
@@ -329,7 +341,7 @@ export class ChatEngine {
   }
 
   private finish(turn: Turn, status: ReplyStatus, failure: { code: string; message: string } | null): ReplyResult {
-    const cost = costUsd(turn.usage, this.host.config.prices);
+    const cost = costUsd(turn.usage, this.ctx.config.prices);
     this.host.history.finishReply(turn.replyId, { text: turn.text, status, via: turn.via, images: turn.images, usage: turn.usage, costUsd: cost });
     this.charge(turn);
     const result: ReplyResult = {
@@ -342,7 +354,7 @@ export class ChatEngine {
   }
 
   private emit(turn: Turn, frame: ChatFrame): void {
-    this.host.broadcast(frame);
+    this.ctx.broadcast(frame);
     for (const listener of turn.listeners) {
       try {
         listener(frame);
@@ -370,4 +382,9 @@ function validateText(value: unknown, withImages = false): string {
   if (typeof value !== "string" || (value.trim() === "" && !withImages)) throw new HttpError(400, "invalid_text", "Write a message: text must be a non-empty string.");
   if (value.length > MAX_MESSAGE_CHARS) throw new HttpError(413, "message_too_long", `A message may be at most ${MAX_MESSAGE_CHARS} characters.`);
   return value;
+}
+
+/** What a failed reply tells the person (the status and headers are for HTTP responses only). */
+function pick({ code, message }: { code: string; message: string }): { code: string; message: string } {
+  return { code, message };
 }

@@ -8,6 +8,7 @@
  * Bedrock (the engine does that when `produce` returns false); failing after it keeps the text and
  * reports an interruption.
  */
+import type { ContainerTuning } from "../tuning.ts";
 import { AppError, UpstreamError } from "../errors.ts";
 import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
 import { readCompletionStream } from "./openai-sse.ts";
@@ -28,16 +29,6 @@ function versionHeader(version: string | undefined): Record<string, string> {
   return version ? { [WORKSPACE_VERSION_HEADER]: version } : {};
 }
 
-export interface ContainerTuning {
-  /** How long the container may take to answer (waking included) before the message goes direct. */
-  wakeBudgetMs: number;
-  /** First retry delay while waking; doubles up to 2 s. */
-  retryBaseMs: number;
-  /** The longest silence between two pieces of a reply that has started. */
-  idleTimeoutMs: number;
-  /** The longest a reply may run in all. */
-  replyCapMs: number;
-}
 
 /** Why a started reply was stopped by us rather than by the container. */
 class ReplyTimeout extends AppError {

@@ -4,54 +4,42 @@
  * The actor only wires it; nothing here is reachable over RPC.
  */
 import { UpstreamError } from "../errors.ts";
-import type { Config } from "../config.ts";
-import type { JobScheduler } from "../jobs.ts";
-import type { Profile } from "../profile.ts";
-import type { Sql } from "../sql.ts";
-import type { UpstreamMeter } from "../upstream-meter.ts";
+import type { ObjectContext } from "../object-context.ts";
+import type { Workspace } from "../workspace.ts";
+import type { FlyService } from "../fly/fly-service.ts";
+import { webhookSecretOf } from "../telegram/telegram-store.ts";
 import type { ReplyProducer } from "../chat/reply-context.ts";
 import { Circuit } from "./circuit.ts";
-import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "./container-client.ts";
+import { ContainerProducer, forwardTelegramUpdate } from "./container-client.ts";
+import { probeHealth } from "./health-probe.ts";
 import { chooseRoute, type Route } from "./route.ts";
 
 export const CONTAINER_HEALTH_JOB = "container_health";
 
-export interface ContainerRoutingHost {
-  config: Config;
-  sql: Sql;
-  jobs: JobScheduler;
-  meter: UpstreamMeter;
-  profile(): Profile | null;
-  flyState(): string;
-  appUrl(): string | null;
-  gatewayToken(): Promise<string | null>;
-  workspaceVersion(): Promise<string>;
-  waitUntil(work: Promise<unknown>): void;
+/** The services the route reads: the Fly app (its state, URL and gateway token) and the workspace's version. */
+export interface ContainerRoutingDeps {
+  fly: Pick<FlyService, "state" | "appUrl" | "gatewayToken">;
+  workspace: Pick<Workspace, "digest">;
 }
 
 export class ContainerRouting {
   readonly circuit: Circuit;
-  /** How long a sleeping container may take to answer, and how long its reply may run (tests shorten them). */
-  tuning: ContainerTuning;
 
-  constructor(private readonly host: ContainerRoutingHost) {
-    this.circuit = new Circuit(host.sql);
-    this.tuning = {
-      wakeBudgetMs: host.config.containerWakeBudgetMs,
-      retryBaseMs: 250,
-      idleTimeoutMs: host.config.containerIdleTimeoutMs,
-      replyCapMs: host.config.containerReplyCapMs,
-    };
+  constructor(
+    private readonly ctx: ObjectContext,
+    private readonly deps: ContainerRoutingDeps,
+  ) {
+    this.circuit = new Circuit(ctx.sql);
   }
 
   defineJobs(): void {
-    this.host.jobs.define(CONTAINER_HEALTH_JOB, { run: () => this.checkHealth(), maxAttempts: 20, backoffBaseMs: this.host.config.containerCooldownMs });
+    this.ctx.jobs.define(CONTAINER_HEALTH_JOB, { run: () => this.checkHealth(), maxAttempts: 20, backoffBaseMs: this.ctx.config.container.cooldownMs });
   }
 
   /** Where this user's next message goes (the same answer for web, HTTP and Telegram). */
   route(): Route {
-    const profile = this.host.profile();
-    return profile ? chooseRoute(profile, this.host.flyState(), this.circuit.isOpen()) : "direct";
+    const profile = this.ctx.profile();
+    return profile ? chooseRoute(profile, this.deps.fly.state(), this.circuit.isOpen()) : "direct";
   }
 
   /** The container as the producer of the next reply, or null when the message goes direct. */
@@ -59,10 +47,10 @@ export class ContainerRouting {
     if (this.route() !== "container") return null;
     return {
       produce: async (reply) => {
-        const [appUrl, gatewayToken, profile] = [this.host.appUrl(), await this.host.gatewayToken(), this.host.profile()];
+        const [appUrl, gatewayToken, profile] = [this.deps.fly.appUrl(), await this.deps.fly.gatewayToken(), this.ctx.profile()];
         if (!appUrl || !gatewayToken || !profile) return false;
-        const target = { appUrl, gatewayToken, userId: profile.userId, workspaceVersion: await this.host.workspaceVersion() };
-        return new ContainerProducer(target, this.tuning, (reason) => this.openCircuit(reason), this.host.meter.fetch("container")).produce(reply);
+        const target = { appUrl, gatewayToken, userId: profile.userId, workspaceVersion: await this.deps.workspace.digest() };
+        return new ContainerProducer(target, this.ctx.config.container, (reason) => this.openCircuit(reason), this.ctx.meter.fetch("container")).produce(reply);
       },
     };
   }
@@ -71,29 +59,29 @@ export class ContainerRouting {
    * Telegram for container-routed users: the container answers; false means "answer directly".
    * `beforeForward` runs once the update is going to the container (it is stored in history then).
    */
-  async forwardTelegram(update: unknown, webhookSecret: string, beforeForward?: () => void): Promise<boolean> {
-    const appUrl = this.host.appUrl();
-    if (this.route() !== "container" || !appUrl) return false;
-    const workspaceVersion = await this.host.workspaceVersion();
+  async forwardTelegram(update: unknown, beforeForward?: () => void): Promise<boolean> {
+    const appUrl = this.deps.fly.appUrl();
+    const webhookSecret = webhookSecretOf(this.ctx.sql);
+    if (this.route() !== "container" || !appUrl || !webhookSecret) return false;
+    const workspaceVersion = await this.deps.workspace.digest();
     beforeForward?.();
-    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion }, update, this.tuning, this.host.meter.fetch("container"));
+    const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion }, update, this.ctx.config.container, this.ctx.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;
   }
 
   private openCircuit(reason: string): void {
-    this.circuit.open(this.host.config.containerCooldownMs, reason);
+    this.circuit.open(this.ctx.config.container.cooldownMs, reason);
     console.warn(JSON.stringify({ event: "container_circuit_open", reason }));
-    this.host.waitUntil(this.host.jobs.schedule(CONTAINER_HEALTH_JOB, this.host.config.containerCooldownMs, undefined, "replace"));
+    this.ctx.waitUntil(this.ctx.jobs.schedule(CONTAINER_HEALTH_JOB, this.ctx.config.container.cooldownMs, undefined, "replace"));
   }
 
   /** Closes the circuit once the container answers /health again (counted like every container call). */
   private async checkHealth(): Promise<void> {
-    const appUrl = this.host.appUrl();
-    if (!appUrl || this.host.flyState() !== "ready") return this.circuit.close();
-    const response = await this.host.meter.fetch("container")(`${appUrl}/health`, { signal: AbortSignal.timeout(this.tuning.wakeBudgetMs) });
-    await response.body?.cancel();
-    if (!response.ok) throw new UpstreamError("container", response.status, "unhealthy", `The container's health check answered ${response.status}.`);
+    const appUrl = this.deps.fly.appUrl();
+    if (!appUrl || this.deps.fly.state() !== "ready") return this.circuit.close();
+    const status = await probeHealth(this.ctx.meter.fetch("container"), appUrl, this.ctx.config.container.wakeBudgetMs);
+    if (status < 200 || status > 299) throw new UpstreamError("container", status, "unhealthy", status ? `The container's health check answered ${status}.` : "The container did not answer its health check.");
     this.circuit.close();
   }
 }

@@ -10,12 +10,10 @@
  * Calls are not turns: they never wait in the chat queue, so a container answering a turn can call
  * the model as often as it needs while that turn runs.
  */
-import { InvokeModelCommand, InvokeModelWithResponseStreamCommand, type BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime";
+import { InvokeModelCommand, InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import { HttpError } from "../errors.ts";
-import type { Config } from "../config.ts";
-import type { Sql } from "../sql.ts";
-import type { Tier } from "../profile.ts";
-import { ZERO_USAGE, assertWithinBudget, dailyBudget, type Usage } from "../usage.ts";
+import type { ObjectContext } from "../object-context.ts";
+import { ZERO_USAGE, assertWithinBudget, costUsd, dailyBudget, recordUsage, type Usage } from "../usage.ts";
 import { anthropicErrorBody, anthropicErrorType, sseEvent } from "./anthropic-wire.ts";
 
 /** Bedrock's version string for the Claude Messages body. */
@@ -23,34 +21,25 @@ export const BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31";
 /** Bedrock's request payload limit. */
 export const MAX_GATEWAY_BODY_BYTES = 20 * 1024 * 1024;
 
-export interface GatewayHost {
-  config: Config;
-  sql: Sql;
-  bedrock(): BedrockRuntimeClient;
-  tier(): Tier;
-  /** Records one call's usage: today's budget (via container), and the turn it belongs to if any. */
-  record(usage: Usage): void;
-}
-
 export type GatewayAnswer = { kind: "stream"; stream: ReadableStream<Uint8Array> } | { kind: "json"; body: unknown };
 
 type Json = Record<string, unknown>;
 
 export class ModelGateway {
-  constructor(private readonly host: GatewayHost) {}
+  constructor(private readonly ctx: ObjectContext) {}
 
   async call(request: unknown, options: { beta?: string | null; signal?: AbortSignal } = {}): Promise<GatewayAnswer> {
     const { body, stream } = toBedrockBody(request, options.beta);
-    assertWithinBudget(this.host.sql, dailyBudget(this.host.tier(), this.host.config));
+    assertWithinBudget(this.ctx.sql, dailyBudget(this.ctx.owner().tier, this.ctx.config));
     const payload = new TextEncoder().encode(JSON.stringify(body));
-    const target = { modelId: this.host.config.bedrockModelId, body: payload, contentType: "application/json", accept: "application/json" };
-    const client = this.host.bedrock();
+    const target = { modelId: this.ctx.config.bedrockModelId, body: payload, contentType: "application/json", accept: "application/json" };
+    const client = this.ctx.bedrock();
     if (!stream) {
       const response = await client.send(new InvokeModelCommand(target), { abortSignal: options.signal }).catch((error: unknown) => {
         throw gatewayError(error);
       });
       const message = JSON.parse(new TextDecoder().decode(response.body)) as Json;
-      this.host.record(usageOf(message.usage));
+      this.record(usageOf(message.usage));
       return { kind: "json", body: message };
     }
     const response = await client.send(new InvokeModelWithResponseStreamCommand(target), { abortSignal: options.signal }).catch((error: unknown) => {
@@ -87,9 +76,15 @@ export class ModelGateway {
       const described = gatewayError(error);
       await write(sseEvent(anthropicErrorBody(anthropicErrorType(described.status), described.message)));
     } finally {
-      this.host.record(usage);
+      this.record(usage);
       if (open) await writer.close().catch(() => {});
     }
+  }
+
+  /** One call's usage: today's budget (via container), then the turn it belongs to, if one runs. */
+  private record(usage: Usage): void {
+    recordUsage(this.ctx.sql, usage, costUsd(usage, this.ctx.config.prices), { via: "container" });
+    void this.ctx.events.emit("containerUsage", usage);
   }
 }
 

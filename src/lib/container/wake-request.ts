@@ -4,6 +4,7 @@
  * from `retryBaseMs` to 2 s, until the container answers or the wake budget is spent. The budget
  * bounds only the wait for an answer (its headers); the body is the caller's.
  */
+import { backoffDelay } from "../backoff.ts";
 const WAKING_STATUSES = new Set([502, 503, 504]);
 const MAX_RETRY_DELAY_MS = 2_000;
 
@@ -25,10 +26,9 @@ export async function requestWhileWaking(
   options: { signal?: AbortSignal; onFirstRetry?: () => void } = {},
 ): Promise<WakeOutcome> {
   const deadline = Date.now() + budget.wakeBudgetMs;
-  let delay = budget.retryBaseMs;
   let reason = "unknown";
   let retried = false;
-  while (Date.now() < deadline) {
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
     const wake = new AbortController();
     const timer = setTimeout(() => wake.abort(), deadline - Date.now());
     try {
@@ -47,8 +47,8 @@ export async function requestWhileWaking(
       retried = true;
       options.onFirstRetry?.();
     }
+    const delay = backoffDelay(attempt, { baseMs: budget.retryBaseMs, capMs: MAX_RETRY_DELAY_MS });
     await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
-    delay = Math.min(MAX_RETRY_DELAY_MS, delay * 2);
   }
   return { response: null, reason: `the container did not wake within ${budget.wakeBudgetMs} ms (${reason})` };
 }

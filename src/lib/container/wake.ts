@@ -5,6 +5,8 @@
  * their message needs the container a cold boot is under way. At most one wake per user per
  * WAKE_INTERVAL_MS, so a tab reconnecting in a loop costs one request, not hundreds.
  */
+import { probeHealth } from "./health-probe.ts";
+
 export const WAKE_INTERVAL_MS = 60_000;
 
 export interface WakeTarget {
@@ -32,14 +34,8 @@ export class Waker {
 
   /** One GET /health; resolves to the status (or 0 when unreachable). Never throws. */
   async wake(target: WakeTarget): Promise<number> {
-    try {
-      const response = await this.fetcher(`${target.appUrl}/health`, { signal: AbortSignal.timeout(this.timeoutMs) });
-      await response.body?.cancel();
-      console.log(JSON.stringify({ event: "container_wake", reason: target.reason, status: response.status }));
-      return response.status;
-    } catch {
-      console.log(JSON.stringify({ event: "container_wake", reason: target.reason, status: "unreachable" }));
-      return 0;
-    }
+    const status = await probeHealth(this.fetcher, target.appUrl, this.timeoutMs);
+    console.log(JSON.stringify({ event: "container_wake", reason: target.reason, status: status || "unreachable" }));
+    return status;
   }
 }

@@ -9,6 +9,7 @@
  * Fly refused it before doing anything.
  */
 import { UnreachableError, UpstreamError } from "../errors.ts";
+import { backoffDelay } from "../backoff.ts";
 import type {
   FlyApp,
   IpAssignment,
@@ -97,12 +98,10 @@ const DEFAULTS = {
   maxRetryAfterMs: 30_000,
 };
 
-/** How long to wait before retry `attempt` (0-based): "full jitter" over an exponential window. */
+/** How long to wait before retry `attempt` (0-based): the project's backoff, with Retry-After as a floor. */
 export function retryDelay(attempt: number, baseMs: number, capMs: number, retryAfterMs: number | null, random: () => number): number {
-  const window = Math.min(capMs, baseMs * 2 ** attempt);
-  const jittered = window / 2 + (random() * window) / 2;
-  // Retry-After is a floor: going earlier only earns another 429.
-  return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+  // Going earlier than Retry-After only earns another 429.
+  return Math.max(backoffDelay(attempt, { baseMs, capMs, jitter: "half" }, random), retryAfterMs ?? 0);
 }
 
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */

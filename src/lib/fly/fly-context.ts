@@ -3,36 +3,21 @@
  * timing, the client, the store, and the few operations more than one of them performs (what the
  * secrets and machine config should be, pushing secrets, updating a machine).
  */
-import { AppError } from "../errors.ts";
-import type { JobScheduler } from "../jobs.ts";
-import type { Sql } from "../sql.ts";
+import { AppError, InvariantError } from "../errors.ts";
+import type { ObjectContext } from "../object-context.ts";
+import type { FlyTuning } from "../tuning.ts";
 import type { Workspace } from "../workspace.ts";
-import { loadConfig, requireContainerImage, requireSecret, type Config } from "../config.ts";
+import { requireContainerImage, requirePublicUrl, requireSecret, type Config } from "../config.ts";
+import { webhookSecretOf } from "../telegram/telegram-store.ts";
 import { decryptSecret, encryptSecret, sha256Hex } from "../crypto.ts";
 import { mintGatewayToken } from "../gateway-token.ts";
 import type { FlyClient } from "./fly-client.ts";
-import { createFlyClient, type FlyTuning } from "./fly-settings.ts";
+import { createFlyClient } from "./fly-settings.ts";
 import { FlyStore, type FlyRecord } from "./fly-store.ts";
 import type { Machine, MachineConfig } from "./fly-types.ts";
 import { buildMachineConfig, configKey } from "./machine-config.ts";
 import { desiredSecrets, secretsPayload, type SecretsDiff } from "./secrets.ts";
 
-/** What the user's object gives the Fly service. */
-export interface FlyHost {
-  /** Worker env (types from worker-configuration.d.ts). */
-  env: Env;
-  sql: Sql;
-  jobs: JobScheduler;
-  workspace: Workspace;
-  userId(): string;
-  tier(): "free" | "paid";
-  /** Pushes a frame to every open WebSocket of this user, e.g. { type: "fly", state, step, detail }. */
-  broadcast(frame: object): void;
-  /** The claimed Telegram bot's webhook secret, or null when none is claimed (the bot's token never leaves the object). */
-  telegramWebhookSecret(): string | null;
-  /** This Worker's public origin, for SOULPRINT_CALLBACK_URL. */
-  publicUrl(): string;
-}
 
 /** A running step noticed that the state changed under it (a delete won): it stops quietly. */
 export class StaleRunError extends AppError {
@@ -50,22 +35,31 @@ export class FlyContext {
   private flyClient: FlyClient | null = null;
 
   constructor(
-    readonly host: FlyHost,
-    readonly tuning: FlyTuning,
-    private readonly fetcher?: typeof fetch,
+    /** The user's object: env, config, sql, jobs, meter, events. */
+    readonly object: ObjectContext,
+    readonly workspace: Workspace,
   ) {
-    this.config = loadConfig(host.env);
-    this.store = new FlyStore(host.sql);
+    this.config = object.config;
+    this.store = new FlyStore(object.sql);
+  }
+
+  /** The Fly timing of this object's config (tests change it there). */
+  get tuning(): FlyTuning {
+    return this.config.fly;
   }
 
   /** Created on first use, so a deployment without FLY_API_TOKEN fails only when Fly is needed. */
   client(): FlyClient {
-    this.flyClient ??= createFlyClient(this.host.env, this.tuning, this.fetcher);
+    this.flyClient ??= createFlyClient(this.object.env, this.tuning, this.object.meter.fetch("fly"));
     return this.flyClient;
   }
 
+  userId(): string {
+    return this.object.owner().userId;
+  }
+
   appName(): string {
-    return `${this.config.flyAppPrefix}${this.host.userId()}`;
+    return `${this.config.flyAppPrefix}${this.userId()}`;
   }
 
   appUrl(app: string): string {
@@ -84,7 +78,7 @@ export class FlyContext {
    * unverifiable at the Worker) is replaced here by a new-format one, which the next sync sends.
    */
   async gatewayToken(): Promise<string | null> {
-    const key = requireSecret(this.host.env, "ENCRYPTION_KEY");
+    const key = requireSecret(this.object.env, "ENCRYPTION_KEY");
     const sealed = this.store.read().gatewayToken;
     if (!sealed) return null;
     const token = await decryptSecret(key, sealed);
@@ -100,21 +94,22 @@ export class FlyContext {
    */
   async issueGatewayToken(key: string): Promise<{ gatewayToken: string; gatewayEpoch: number }> {
     const gatewayEpoch = Math.max(this.store.read().gatewayEpoch + 1, Date.now());
-    const token = await mintGatewayToken(this.host.env, this.host.userId(), gatewayEpoch);
+    const token = await mintGatewayToken(this.object.env, this.userId(), gatewayEpoch);
     return { gatewayToken: await encryptSecret(key, token), gatewayEpoch };
   }
 
   /** Every secret the app should have now, with the digest of each value. */
   async wantedSecrets(): Promise<WantedSecrets> {
     const gatewayToken = await this.gatewayToken();
-    if (!gatewayToken) throw new Error("The Fly app has no gateway token yet.");
+    if (!gatewayToken) throw new InvariantError("The Fly app has no gateway token yet.");
     const values = desiredSecrets({
-      userId: this.host.userId(),
-      callbackUrl: this.host.publicUrl(),
+      userId: this.userId(),
+      // Outside local dev a missing PUBLIC_URL fails closed (config.ts).
+      callbackUrl: requirePublicUrl(this.object.env, "http://127.0.0.1:8787"),
       gatewayToken,
       model: this.config.bedrockModelId,
-      telegramWebhookSecret: this.host.telegramWebhookSecret(),
-      files: this.host.workspace.snapshot(),
+      telegramWebhookSecret: webhookSecretOf(this.object.sql),
+      files: this.workspace.snapshot(),
     });
     const digests: Record<string, string> = {};
     for (const [name, value] of Object.entries(values)) digests[name] = await sha256Hex(`${name}=${value}`);
@@ -126,11 +121,11 @@ export class FlyContext {
     const c = this.config;
     return buildMachineConfig({
       // A job that runs after the operator unset it fails naming the setting, never a guessed image.
-      image: requireContainerImage(this.host.env),
+      image: requireContainerImage(this.object.env),
       port: c.containerPort,
       memoryMb: c.flyMachineMemoryMb,
       autostop: c.flyAutostop,
-      userId: this.host.userId(),
+      userId: this.userId(),
     });
   }
 
@@ -164,6 +159,6 @@ export class FlyContext {
   /** Pushes `{ type: "fly", state, step, detail }` to the user's open sockets. */
   progress(detail?: string): void {
     const record = this.store.read();
-    this.host.broadcast({ type: "fly", state: record.state, step: record.step, ...(detail ? { detail } : {}) });
+    this.object.broadcast({ type: "fly", state: record.state, step: record.step, ...(detail ? { detail } : {}) });
   }
 }

@@ -3,7 +3,7 @@
  * `fly_sync` (debounced after a change), `fly_reconcile` (periodic drift repair) and `fly_delete`.
  * Each run reads the state row first and stops quietly when a delete (a new epoch) overtook it.
  */
-import { logSafe, UpstreamError } from "../errors.ts";
+import { logSafe, RetryLaterError, UpstreamError } from "../errors.ts";
 import type { JobDefinition, JobOutcome, JobRun } from "../jobs.ts";
 import { StaleRunError, type FlyContext } from "./fly-context.ts";
 import { isProvisionStep, nextStep, type Provisioner, ProvisionRefusedError, type ProvisionStep } from "./provisioner.ts";
@@ -40,7 +40,7 @@ export class FlyJobs {
         return tuning.jobBackoffCapMs;
       },
     });
-    const jobs = this.ctx.host.jobs;
+    const jobs = this.ctx.object.jobs;
     jobs.define(
       FLY_JOBS.provision,
       tuned("provisionMaxAttempts", {
@@ -82,7 +82,7 @@ export class FlyJobs {
     } catch (err) {
       if (err instanceof StaleRunError || this.ctx.store.read().epoch !== record.epoch) return;
       if (err instanceof ProvisionRefusedError) {
-        this.ctx.host.jobs.cancel(FLY_JOBS.provision);
+        this.ctx.object.jobs.cancel(FLY_JOBS.provision);
         this.fail(err.message);
         return;
       }
@@ -99,8 +99,8 @@ export class FlyJobs {
     this.ctx.store.patch({ state: "ready", step: null, lastError: null });
     this.ctx.progress();
     // Whatever changed while provisioning, and the periodic drift check from now on.
-    await this.ctx.host.jobs.schedule(FLY_JOBS.sync, 0);
-    await this.ctx.host.jobs.schedule(FLY_JOBS.reconcile, this.ctx.tuning.reconcileEveryMs, undefined, "replace");
+    await this.ctx.object.jobs.schedule(FLY_JOBS.sync, 0);
+    await this.ctx.object.jobs.schedule(FLY_JOBS.reconcile, this.ctx.tuning.reconcileEveryMs, undefined, "replace");
   }
 
   private async giveUpProvisioning(error: unknown): Promise<void> {
@@ -162,8 +162,8 @@ export class FlyJobs {
     this.ctx.store.refreshMachines([]);
     this.ctx.store.forgetSecrets();
     this.ctx.store.patch({ state: "provisioning", step: "create_app", secretsVersion: null, lastError: "The Fly app was gone; building it again.", epoch: record.epoch + 1 });
-    this.ctx.host.jobs.cancel(FLY_JOBS.reconcile);
-    await this.ctx.host.jobs.schedule(FLY_JOBS.provision, 0);
+    this.ctx.object.jobs.cancel(FLY_JOBS.reconcile);
+    await this.ctx.object.jobs.schedule(FLY_JOBS.provision, 0);
     this.ctx.progress();
   }
 
@@ -176,7 +176,7 @@ export class FlyJobs {
         await client.deleteApp(record.app, true);
         this.ctx.assertEpoch(record.epoch);
         // Deletion is asynchronous on Fly (202): done only when the app is no longer there.
-        if (await this.appIsOurs(record.app)) throw new Error("The Fly app is still being deleted.");
+        if (await this.appIsOurs(record.app)) throw new RetryLaterError("The Fly app is still being deleted.");
       }
     }
     this.ctx.assertEpoch(record.epoch);

@@ -6,15 +6,17 @@
 import { HttpError, logSafe, UnreachableError, UpstreamError } from "../errors.ts";
 import { requireContainerImage, requireSecret } from "../config.ts";
 import { timingSafeEqualStr } from "../crypto.ts";
-import { FlyContext, StaleRunError, type FlyHost } from "./fly-context.ts";
+import type { ObjectContext } from "../object-context.ts";
+import type { FlyTuning } from "../tuning.ts";
+import type { Workspace } from "../workspace.ts";
+import { SerialQueue } from "../serial-queue.ts";
+import { FlyContext, StaleRunError } from "./fly-context.ts";
 import { FLY_JOBS, FlyJobs } from "./fly-jobs.ts";
-import { loadFlyTuning, type FlyTuning } from "./fly-settings.ts";
 import type { FlyState } from "./fly-store.ts";
 import { isAgentMachine } from "./machine-config.ts";
 import { isLive, isProvisionStep, Provisioner, type ProvisionStep } from "./provisioner.ts";
 import { AppGoneError, Syncer, type SyncResult } from "./sync.ts";
 
-export type { FlyHost } from "./fly-context.ts";
 export { FLY_JOBS } from "./fly-jobs.ts";
 export type { FlyState } from "./fly-store.ts";
 
@@ -33,27 +35,28 @@ export interface FlyStatus {
   workspace: { sha256: string; syncedSha256: string | null; lastSyncAt: string | null; pendingSync: boolean };
 }
 
-export interface FlyServiceOptions {
-  /** Overrides of the timing knobs (tests). */
-  tuning?: Partial<FlyTuning>;
-  fetch?: typeof fetch;
-}
-
 export class FlyService {
-  readonly tuning: FlyTuning;
   private readonly ctx: FlyContext;
   private readonly jobs: FlyJobs;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private machinesFetchedAt = 0;
   private machinesFetch: Promise<void> | null = null;
 
   constructor(
-    private readonly host: FlyHost,
-    options: FlyServiceOptions = {},
+    private readonly object: ObjectContext,
+    workspace: Workspace,
   ) {
-    this.tuning = { ...loadFlyTuning(host.env), ...options.tuning };
-    this.ctx = new FlyContext(host, this.tuning, options.fetch);
+    this.ctx = new FlyContext(object, workspace);
     this.jobs = new FlyJobs(this.ctx, new Provisioner(this.ctx), new Syncer(this.ctx));
+    // Container write-backs sync too: a machine that stops loses its disk and boots from the secrets
+    // (the sync recognises the container's own change and updates only the secret, no reboot).
+    object.events.on("workspaceChanged", (change) => (change.source === "starter" ? undefined : this.onWorkspaceChanged()));
+    object.events.on("claimChanged", () => this.onTelegramChanged());
+  }
+
+  /** The Fly timing of this object's config (tests change it there). */
+  get tuning(): FlyTuning {
+    return this.object.config.fly;
   }
 
   /** Job kinds this service runs on the scheduler: fly_provision, fly_sync, fly_reconcile, fly_delete. */
@@ -104,8 +107,8 @@ export class FlyService {
     await this.refreshMachineStates();
     const record = this.ctx.store.read();
     const job =
-      record.state === "provisioning" ? this.host.jobs.get(FLY_JOBS.provision) : record.state === "deleting" ? this.host.jobs.get(FLY_JOBS.delete) : null;
-    const sha256 = await this.host.workspace.digest();
+      record.state === "provisioning" ? this.object.jobs.get(FLY_JOBS.provision) : record.state === "deleting" ? this.object.jobs.get(FLY_JOBS.delete) : null;
+    const sha256 = await this.ctx.workspace.digest();
     const hasApp = record.app !== null && record.state !== "none";
     return {
       state: record.state,
@@ -121,26 +124,26 @@ export class FlyService {
         sha256,
         syncedSha256: record.syncedDigest,
         lastSyncAt: record.lastSyncAt === null ? null : new Date(record.lastSyncAt).toISOString(),
-        pendingSync: this.host.jobs.get(FLY_JOBS.sync) !== null || (record.state === "ready" && record.syncedDigest !== sha256),
+        pendingSync: this.object.jobs.get(FLY_JOBS.sync) !== null || (record.state === "ready" && record.syncedDigest !== sha256),
       },
     };
   }
 
   /** Paid tier only. Idempotent: ready stays ready, a running provisioning goes on, a failed one resumes at its step. */
   async provision(): Promise<FlyStatus> {
-    if (this.host.tier() !== "paid") {
+    if (this.object.owner().tier !== "paid") {
       throw new HttpError(403, "paid_tier_required", "Your own agent container is part of the paid tier. Upgrade to provision it.");
     }
-    requireSecret(this.host.env, "FLY_API_TOKEN");
-    requireContainerImage(this.host.env);
-    const key = requireSecret(this.host.env, "ENCRYPTION_KEY");
+    requireSecret(this.object.env, "FLY_API_TOKEN");
+    requireContainerImage(this.object.env);
+    const key = requireSecret(this.object.env, "ENCRYPTION_KEY");
     const record = this.ctx.store.read();
     if (record.state === "deleting") {
       throw new HttpError(409, "fly_app_deleting", "Your Fly app is being deleted. Provision again once its state is none.");
     }
     if (record.state === "ready") return this.status();
     if (record.state === "provisioning") {
-      if (!this.host.jobs.get(FLY_JOBS.provision)) await this.host.jobs.schedule(FLY_JOBS.provision, 0);
+      if (!this.object.jobs.get(FLY_JOBS.provision)) await this.object.jobs.schedule(FLY_JOBS.provision, 0);
       return this.status();
     }
     const issued = record.gatewayToken ? null : await this.ctx.issueGatewayToken(key);
@@ -154,7 +157,7 @@ export class FlyService {
       ...issued,
       epoch: record.epoch + 1,
     });
-    await this.host.jobs.schedule(FLY_JOBS.provision, 0);
+    await this.object.jobs.schedule(FLY_JOBS.provision, 0);
     this.ctx.progress();
     return this.status();
   }
@@ -171,7 +174,7 @@ export class FlyService {
     } catch (err) {
       // Fly is busy or away: the job retries with backoff, and the caller gets a 202.
       if (err instanceof UpstreamError || err instanceof UnreachableError || err instanceof StaleRunError || err instanceof AppGoneError) {
-        if (this.ctx.store.read().state === "ready") await this.host.jobs.schedule(FLY_JOBS.sync, this.tuning.jobBackoffBaseMs);
+        if (this.ctx.store.read().state === "ready") await this.object.jobs.schedule(FLY_JOBS.sync, this.tuning.jobBackoffBaseMs);
         return { queued: true, status: await this.status() };
       }
       throw err;
@@ -183,8 +186,8 @@ export class FlyService {
     const record = this.ctx.store.read();
     if (record.state === "none" || record.state === "deleting") return this.status();
     this.ctx.store.patch({ state: "deleting", step: null, lastError: null, epoch: record.epoch + 1 });
-    for (const kind of [FLY_JOBS.provision, FLY_JOBS.sync, FLY_JOBS.reconcile]) this.host.jobs.cancel(kind);
-    await this.host.jobs.schedule(FLY_JOBS.delete, 0);
+    for (const kind of [FLY_JOBS.provision, FLY_JOBS.sync, FLY_JOBS.reconcile]) this.object.jobs.cancel(kind);
+    await this.object.jobs.schedule(FLY_JOBS.delete, 0);
     this.ctx.progress();
     return this.status();
   }
@@ -193,13 +196,13 @@ export class FlyService {
   async onWorkspaceChanged(): Promise<void> {
     // While provisioning, the last step schedules a sync that picks up whatever changed meanwhile.
     if (this.ctx.store.read().state !== "ready") return;
-    await this.host.jobs.schedule(FLY_JOBS.sync, this.tuning.syncDebounceMs, undefined, "replace");
+    await this.object.jobs.schedule(FLY_JOBS.sync, this.tuning.syncDebounceMs, undefined, "replace");
   }
 
   /** The Telegram secrets follow the claim: the sync sets or unsets them. */
   async onTelegramChanged(): Promise<void> {
     if (this.ctx.store.read().state !== "ready") return;
-    await this.host.jobs.schedule(FLY_JOBS.sync, 0);
+    await this.object.jobs.schedule(FLY_JOBS.sync, 0);
   }
 
   /** Runs a reconcile now (tests, operators); returns what it repaired. */
@@ -221,7 +224,7 @@ export class FlyService {
     if (Date.now() - this.machinesFetchedAt < this.tuning.statusCacheMs) return;
     this.machinesFetch ??= (async () => {
       try {
-        const userId = this.host.userId();
+        const userId = this.object.owner().userId;
         const live = (await this.ctx.client().listMachines(record.app ?? "")).filter((m) => isLive(m) && isAgentMachine(m, userId));
         if (this.ctx.store.read().epoch === record.epoch) this.ctx.store.refreshMachines(live);
       } catch (err) {
@@ -237,8 +240,6 @@ export class FlyService {
 
   /** Runs Fly-changing work one piece at a time, in order of arrival. */
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(work);
   }
 }

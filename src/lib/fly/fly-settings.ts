@@ -1,79 +1,10 @@
-/**
- * Timing knobs of the Fly work (timeouts, retries, backoff, debounce, periods) and the client
- * factory. Production uses the defaults; tests and `npm run dev` may pass a `FLY_TUNING` JSON var
- * (e.g. `{"jobBackoffBaseMs":5}`) so nothing sleeps for long.
- */
+/** The Fly API client of this deployment, with the timing of `config.fly` (lib/tuning.ts). */
 import { loadConfig, requireSecret } from "../config.ts";
+import type { FlyTuning } from "../tuning.ts";
 import { FlyClient, type FlyCallInfo } from "./fly-client.ts";
 
-export interface FlyTuning {
-  requestTimeoutMs: number;
-  maxRetries: number;
-  retryBaseMs: number;
-  retryCapMs: number;
-  /** A longer Retry-After is left to the job's backoff instead of being slept through. */
-  maxRetryAfterMs: number;
-  jobBackoffBaseMs: number;
-  jobBackoffCapMs: number;
-  /** Attempts per provisioning step (each step that succeeds starts the count again). */
-  provisionMaxAttempts: number;
-  syncMaxAttempts: number;
-  deleteMaxAttempts: number;
-  syncDebounceMs: number;
-  reconcileEveryMs: number;
-  /** `status()` asks Fly for machine states at most this often. */
-  statusCacheMs: number;
-  /** One attempt of `wait_started` waits this long (looping on 408) before backing off. */
-  waitStartedMs: number;
-  /** Long-poll length of one wait call (Fly allows up to 60 s). */
-  waitPollSeconds: number;
-  healthTimeoutMs: number;
-}
-
-export const DEFAULT_TUNING: FlyTuning = {
-  requestTimeoutMs: 30_000,
-  maxRetries: 4,
-  retryBaseMs: 250,
-  retryCapMs: 8_000,
-  maxRetryAfterMs: 30_000,
-  jobBackoffBaseMs: 2_000,
-  jobBackoffCapMs: 120_000,
-  provisionMaxAttempts: 8,
-  syncMaxAttempts: 10,
-  deleteMaxAttempts: 10,
-  syncDebounceMs: 3_000,
-  reconcileEveryMs: 6 * 3600_000,
-  statusCacheMs: 5_000,
-  // OpenClaw takes 26–43 s to start; a first image pull can take longer: the next attempt waits on.
-  waitStartedMs: 120_000,
-  waitPollSeconds: 60,
-  healthTimeoutMs: 30_000,
-};
-
-/** The defaults, overridden by the optional `FLY_TUNING` JSON var (numbers only; others ignored). */
-export function loadFlyTuning(env: Env): FlyTuning {
-  const raw = env.FLY_TUNING;
-  const tuning: FlyTuning = { ...DEFAULT_TUNING };
-  if (typeof raw !== "string" || raw.trim() === "") return tuning;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    console.warn(JSON.stringify({ event: "fly_tuning_invalid" }));
-    return tuning;
-  }
-  if (parsed && typeof parsed === "object") {
-    for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-      if (key in tuning && typeof value === "number" && Number.isFinite(value) && value >= 0) {
-        tuning[key as keyof FlyTuning] = value;
-      }
-    }
-  }
-  return tuning;
-}
-
 /** A client for this deployment's Fly API; fails at the edge (503, naming it) without FLY_API_TOKEN. */
-export function createFlyClient(env: Env, tuning: FlyTuning = loadFlyTuning(env), fetcher?: typeof fetch): FlyClient {
+export function createFlyClient(env: Env, tuning: FlyTuning = loadConfig(env).fly, fetcher?: typeof fetch): FlyClient {
   return new FlyClient({
     baseUrl: loadConfig(env).flyApiBase,
     token: requireSecret(env, "FLY_API_TOKEN"),

@@ -7,7 +7,8 @@
  * or machine that exists is adopted, never made twice. A step that fails throws and the job
  * scheduler backs it off; each finished step starts the attempt count again.
  */
-import { AppError, UpstreamError } from "../errors.ts";
+import { AppError, InvariantError, RetryLaterError, UpstreamError } from "../errors.ts";
+import { probeHealth } from "../container/health-probe.ts";
 import { FlyApiError } from "./fly-client.ts";
 import type { FlyContext } from "./fly-context.ts";
 import type { IpAssignment, IpType, Machine } from "./fly-types.ts";
@@ -32,8 +33,9 @@ export class ProvisionRefusedError extends AppError {
   constructor(
     readonly code: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -59,7 +61,7 @@ export class Provisioner {
   /** Runs `step` for the app; `attempts` = failed attempts of this step so far. */
   async run(step: ProvisionStep, epoch: number, attempts: number): Promise<void> {
     const app = this.ctx.store.read().app;
-    if (!app) throw new Error("Provisioning has no app name.");
+    if (!app) throw new InvariantError("Provisioning has no app name.");
     switch (step) {
       case "create_app":
         return this.createApp(app, epoch);
@@ -160,7 +162,7 @@ export class Provisioner {
     if (!primary) {
       // Gone since it was created (deleted by hand, or destroyed): make it again.
       this.ctx.store.patch({ step: "create_machines" });
-      throw new Error("The app's main machine is gone; it will be created again.");
+      throw new RetryLaterError("The app's main machine is gone; it will be created again.");
     }
     this.ctx.store.saveMachine(primary);
     // Stopped or suspended already (autostop is quick): the health check wakes it through the proxy.
@@ -179,18 +181,9 @@ export class Provisioner {
 
   /** Through the public URL, as the chat will go: this also proves the IPs and the proxy work. */
   private async healthCheck(app: string): Promise<void> {
-    const url = `${this.ctx.appUrl(app)}/health`;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.ctx.tuning.healthTimeoutMs);
-    let status: number;
-    try {
-      const res = await fetch(url, { signal: controller.signal });
-      status = res.status;
-      await res.body?.cancel();
-    } catch (cause) {
-      throw new UpstreamError("container", 504, "container_unreachable", `The container at ${this.ctx.appUrl(app)} did not answer its health check.`, { cause });
-    } finally {
-      clearTimeout(timer);
+    const status = await probeHealth(this.ctx.object.meter.fetch("container"), this.ctx.appUrl(app), this.ctx.tuning.healthTimeoutMs);
+    if (status === 0) {
+      throw new UpstreamError("container", 504, "container_unreachable", `The container at ${this.ctx.appUrl(app)} did not answer its health check.`);
     }
     if (status !== 200) {
       throw new UpstreamError("container", status, "container_unhealthy", `The container's health check answered ${status}.`);

@@ -55,7 +55,7 @@ export class Syncer {
         machinesUpdated++;
       }
     }
-    this.ctx.store.patch({ syncedDigest: await this.ctx.host.workspace.digest(), lastSyncAt: Date.now() });
+    this.ctx.store.patch({ syncedDigest: await this.ctx.workspace.digest(), lastSyncAt: Date.now() });
     return { changed: changedFileNames(diff), machinesUpdated };
   }
 
@@ -120,7 +120,7 @@ export class Syncer {
     // Our own machines beyond the wanted ones (a duplicate, or FLY_MAX_MACHINES lowered) go.
     const keptIds = new Set(kept.map((m) => m.id));
     for (const machine of live) {
-      if (keptIds.has(machine.id) || machine.config?.metadata?.soulprint_user !== this.ctx.host.userId()) continue;
+      if (keptIds.has(machine.id) || machine.config?.metadata?.soulprint_user !== this.ctx.userId()) continue;
       await client.deleteMachine(app, machine.id, true);
       this.ctx.assertEpoch(epoch);
       repaired.push(`machine:${machine.name}:removed`);

@@ -109,19 +109,4 @@ export function retryAfterMs(error: unknown): number | null {
   return null;
 }
 
-/** A one-line description for logs: method, code and Telegram's text; never the token. */
-export function describeBotError(error: unknown): string {
-  let text: string;
-  if (error instanceof GrammyError) text = `${error.method} ${error.error_code}: ${error.description}`;
-  else if (error instanceof GrammyHttpError) text = `${error.message}`;
-  else if (error instanceof Error) text = `${error.name}: ${error.message}`;
-  else text = String(error);
-  return redactTokens(text).slice(0, 300);
-}
-
-/** Replaces anything shaped like a bot token (alone or in a `/bot<token>/` URL) with a placeholder. */
-export function redactTokens(text: string): string {
-  return text.replace(/\d{1,20}:[A-Za-z0-9_-]{30,80}/g, "<bot-token>");
-}
-
 export { GrammyError };

@@ -16,11 +16,12 @@ import type { Config } from "../config.ts";
 import type { ChatEngine } from "../chat/chat-engine.ts";
 import type { ChatHistory } from "../chat/history.ts";
 import { imageKey } from "../chat/tools.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, logSafe } from "../errors.ts";
 import { timingSafeEqualStr } from "../crypto.ts";
-import { nextBackoff, type JobOutcome } from "../jobs.ts";
+import type { JobOutcome } from "../jobs.ts";
+import { backoffDelay } from "../backoff.ts";
 import type { BotRecord, InboxRow, TelegramStore } from "./telegram-store.ts";
-import { createBot, describeBotError, GrammyError, isPermanentBotError, retryAfterMs } from "./bot.ts";
+import { createBot, GrammyError, isPermanentBotError, retryAfterMs } from "./bot.ts";
 import { routeUpdate, type Decision } from "./update-route.ts";
 import { planReply, textPlan, type Plan, type PlanPart } from "./reply-plan.ts";
 import { isEntityParseError, markdownToTelegramHtml } from "./format.ts";
@@ -101,14 +102,14 @@ export class TelegramInbox {
           console.warn(JSON.stringify({ event: "telegram_retry_later", updateId: row.updateId, ms: wait }));
           return { rerunInMs: wait };
         }
-        const attempts = store.recordFailure(row.updateId, describeBotError(error));
+        const attempts = store.recordFailure(row.updateId, logSafe(error));
         const permanent = isPermanentBotError(error);
-        console.warn(JSON.stringify({ event: "telegram_update_failed", updateId: row.updateId, attempts, permanent, error: describeBotError(error) }));
+        console.warn(JSON.stringify({ event: "telegram_update_failed", updateId: row.updateId, attempts, permanent, error: logSafe(error) }));
         if (permanent || attempts >= MAX_UPDATE_ATTEMPTS) {
           store.markDone(row.updateId);
           continue;
         }
-        return { rerunInMs: nextBackoff(attempts - 1, 1_000, 60_000) };
+        return { rerunInMs: backoffDelay(attempts - 1, { baseMs: 1_000, capMs: 60_000, jitter: "spread" }) };
       }
     }
   }
@@ -257,7 +258,7 @@ export class TelegramInbox {
     } catch (error) {
       if (error instanceof GrammyError && error.error_code === 400) {
         if (/not modified/i.test(error.description)) return true;
-        console.warn(JSON.stringify({ event: "telegram_stream_edit_failed", error: describeBotError(error) }));
+        console.warn(JSON.stringify({ event: "telegram_stream_edit_failed", error: logSafe(error) }));
         return false;
       }
       throw error;
@@ -273,7 +274,7 @@ async function sendFormatted(part: Extract<PlanPart, { type: "text" }>, send: (t
       return;
     } catch (error) {
       if (!(error instanceof GrammyError && error.error_code === 400 && isEntityParseError(error.description))) throw error;
-      console.warn(JSON.stringify({ event: "telegram_plain_fallback", error: describeBotError(error) }));
+      console.warn(JSON.stringify({ event: "telegram_plain_fallback", error: logSafe(error) }));
     }
   }
   await send(part.text, false);
@@ -284,7 +285,7 @@ function keepTyping(bot: Bot, chatId: number): () => void {
   let warned = false;
   const tick = () => {
     bot.api.sendChatAction(chatId, "typing").catch((error: unknown) => {
-      if (!warned) console.warn(JSON.stringify({ event: "telegram_typing_failed", error: describeBotError(error) }));
+      if (!warned) console.warn(JSON.stringify({ event: "telegram_typing_failed", error: logSafe(error) }));
       warned = true;
     });
   };

@@ -7,22 +7,20 @@
  * interleaved claims could otherwise leave a webhook pointing at a secret that was overwritten.
  */
 import type { UserFromGetMe } from "grammy/types";
-import type { Config } from "../config.ts";
 import { requirePublicUrl, requireSecret } from "../config.ts";
-import type { Sql } from "../sql.ts";
-import type { JobScheduler } from "../jobs.ts";
 import type { ChatEngine } from "../chat/chat-engine.ts";
 import type { ChatHistory } from "../chat/history.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, logSafe } from "../errors.ts";
+import type { ObjectContext } from "../object-context.ts";
+import { SerialQueue } from "../serial-queue.ts";
 import { decryptSecret, encryptSecret, randomToken, timingSafeEqualStr } from "../crypto.ts";
 import { newWebhookSecret } from "./webhook-secret.ts";
 import { unwrap } from "../rpc.ts";
 import { TelegramStore, type BotRecord } from "./telegram-store.ts";
 import { INBOX_JOB, TelegramInbox } from "./inbox.ts";
-import { createApi, describeBotError, fetchBotInfo, toServiceError } from "./bot.ts";
+import { createApi, fetchBotInfo, toServiceError } from "./bot.ts";
 import { linkUrl, webhookUrl } from "./links.ts";
 import type { BotPoolStub } from "./pool.ts";
-import type { ChatFrame } from "../chat/frames.ts";
 import { ContainerTelegramHistory, type SentMessage } from "./container-history.ts";
 import { allowedContainerMethod, assertBoundChat, callBotApi, parseBotCall, type BotApiAnswer, type ContainerBotCall } from "./container-bot-api.ts";
 
@@ -30,25 +28,15 @@ export { TELEGRAM_SCHEMA } from "./telegram-schema.ts";
 export { INBOX_JOB } from "./inbox.ts";
 export type { BotPoolStub } from "./pool.ts";
 
-export interface TelegramHost {
-  env: Env;
-  config: Config;
-  sql: Sql;
-  jobs: JobScheduler;
+/** The services Telegram uses: the chat, its history, and the container route (which answers itself). */
+export interface TelegramDeps {
   chat: ChatEngine;
   history: ChatHistory;
-  userId(): string;
-  /** Called after a claim/release so a Fly app's Telegram secrets follow the claim. */
-  onClaimChanged(): Promise<void>;
   /**
-   * The hybrid route: when it returns true the update was forwarded to the user's container, which
-   * answers itself. It calls `beforeForward` once it is sending the update there.
+   * The hybrid route: true when the update went to the user's container, which answers itself. It
+   * calls `beforeForward` once it is sending the update there.
    */
-  forwardToContainer?(update: unknown, beforeForward: () => void): Promise<boolean>;
-  /** Pushes a frame to the user's open sockets (the container's Telegram conversation shows on the web). */
-  broadcast(frame: ChatFrame): void;
-  /** The fetch Bot API calls use (the actor's counts them for its log lines). */
-  fetch?: typeof fetch;
+  container?: { forwardTelegram(update: unknown, beforeForward: () => void): Promise<boolean> };
 }
 
 export interface TelegramStatus {
@@ -85,32 +73,40 @@ export class TelegramService {
   readonly store: TelegramStore;
   readonly containerHistory: ContainerTelegramHistory;
   private readonly inbox: TelegramInbox;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
-  constructor(private readonly host: TelegramHost) {
-    this.store = new TelegramStore(host.sql);
-    this.containerHistory = new ContainerTelegramHistory(host.sql, host.history, (frame) => host.broadcast(frame));
+  /** Bot API calls go through the object's meter, so job and reply log lines count them. */
+  private readonly fetch: typeof fetch;
+
+  constructor(
+    private readonly ctx: ObjectContext,
+    deps: TelegramDeps,
+  ) {
+    this.store = new TelegramStore(ctx.sql);
+    this.fetch = ctx.meter.fetch("telegram");
+    this.containerHistory = new ContainerTelegramHistory(ctx.sql, deps.history, (frame) => ctx.broadcast(frame));
+    const container = deps.container;
     this.inbox = new TelegramInbox({
-      env: host.env,
-      config: host.config,
+      env: ctx.env,
+      config: ctx.config,
       store: this.store,
-      chat: host.chat,
-      history: host.history,
-      userId: () => host.userId(),
+      chat: deps.chat,
+      history: deps.history,
+      userId: () => ctx.owner().userId,
       token: (bot) => this.unseal(bot.tokenSealed),
-      ...(host.fetch ? { fetch: host.fetch } : {}),
-      ...(host.forwardToContainer ? { forwardToContainer: (update: unknown, beforeForward: () => void) => host.forwardToContainer!(update, beforeForward) } : {}),
+      fetch: this.fetch,
+      ...(container ? { forwardToContainer: (update: unknown, beforeForward: () => void) => container.forwardTelegram(update, beforeForward) } : {}),
       containerHistory: this.containerHistory,
     });
   }
 
   defineJobs(): void {
-    this.host.jobs.define(INBOX_JOB, {
+    this.ctx.jobs.define(INBOX_JOB, {
       run: () => this.inbox.run(),
       // Failures of single updates are handled inside the run; this only covers the unexpected.
       maxAttempts: 8,
       onGiveUp: async () => {
-        if (this.store.pendingCount() > 0) await this.host.jobs.schedule(INBOX_JOB, 15 * 60_000);
+        if (this.store.pendingCount() > 0) await this.ctx.jobs.schedule(INBOX_JOB, 15 * 60_000);
       },
     });
   }
@@ -122,16 +118,16 @@ export class TelegramService {
    */
   claim(botToken: string | undefined, pool: BotPoolStub, origin?: string): Promise<{ botUsername: string; linkUrl: string }> {
     return this.serially(async () => {
-      const userId = this.host.userId();
-      const base = requirePublicUrl(this.host.env, origin ?? "http://127.0.0.1:8787");
+      const userId = this.ctx.owner().userId;
+      const base = requirePublicUrl(this.ctx.env, origin ?? "http://127.0.0.1:8787");
       const previous = this.store.bot();
       const candidate = botToken === undefined ? await this.fromPool(pool, userId) : await this.ownBot(botToken);
       const botId = candidate.botInfo.id;
       // One holder per bot: another user's bot is 409, never a silently moved webhook.
       if (!candidate.fromPool) await unwrap(pool.reserveOwn(userId, botId));
-      const secret = await newWebhookSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), userId);
+      const secret = await newWebhookSecret(requireSecret(this.ctx.env, "ENCRYPTION_KEY"), userId);
       try {
-        await createApi(this.host.config, candidate.token, this.host.fetch).setWebhook(webhookUrl(base, userId), {
+        await createApi(this.ctx.config, candidate.token, this.fetch).setWebhook(webhookUrl(base, userId), {
           secret_token: secret,
           allowed_updates: [...ALLOWED_UPDATES],
           drop_pending_updates: true,
@@ -141,14 +137,14 @@ export class TelegramService {
           if (candidate.fromPool) await this.returnToPool(pool, userId, botId);
           else await unwrap(pool.releaseOwn(userId, botId)).catch(() => undefined);
         }
-        console.warn(JSON.stringify({ event: "telegram_set_webhook_failed", error: describeBotError(error) }));
+        console.warn(JSON.stringify({ event: "telegram_set_webhook_failed", error: logSafe(error) }));
         throw toServiceError(error);
       }
       const linkCode = randomToken(18);
       this.store.saveBot({ botId, tokenSealed: candidate.tokenSealed, webhookSecret: secret, botInfo: candidate.botInfo, fromPool: candidate.fromPool, linkCode });
       if (previous && previous.botId !== botId) await this.retire(previous, pool, { strict: false });
       console.log(JSON.stringify({ event: "telegram_claim", bot: candidate.botInfo.username, fromPool: candidate.fromPool }));
-      await this.host.onClaimChanged();
+      await this.ctx.events.emit("claimChanged", undefined);
       return { botUsername: candidate.botInfo.username, linkUrl: linkUrl(candidate.botInfo.username, linkCode) };
     });
   }
@@ -160,9 +156,9 @@ export class TelegramService {
       if (!previous || (onlyBotId !== undefined && previous.botId !== onlyBotId)) return;
       await this.retire(previous, pool, { strict: true });
       this.store.clearBot();
-      this.host.jobs.cancel(INBOX_JOB);
+      this.ctx.jobs.cancel(INBOX_JOB);
       console.log(JSON.stringify({ event: "telegram_release", bot: previous.username, fromPool: previous.fromPool }));
-      await this.host.onClaimChanged();
+      await this.ctx.events.emit("claimChanged", undefined);
     });
   }
 
@@ -179,7 +175,7 @@ export class TelegramService {
     if (typeof updateId !== "number" || !Number.isSafeInteger(updateId) || updateId < 0) {
       throw new HttpError(400, "invalid_update", "A Telegram update needs a numeric update_id.");
     }
-    if (this.store.insertUpdate(updateId, bot.botId, JSON.stringify(update))) await this.host.jobs.schedule(INBOX_JOB, 0);
+    if (this.store.insertUpdate(updateId, bot.botId, JSON.stringify(update))) await this.ctx.jobs.schedule(INBOX_JOB, 0);
   }
 
   status(): TelegramStatus {
@@ -199,7 +195,7 @@ export class TelegramService {
     // The Worker checked the method already; checked again here, where the token is.
     const parsed = await parseBotCall({ ...call, method: allowedContainerMethod(call.method) });
     assertBoundChat(parsed, bot.ownerChatId);
-    const answer = await callBotApi(this.host.config.telegramApiRoot, await this.unseal(bot.tokenSealed), parsed, this.host.fetch);
+    const answer = await callBotApi(this.ctx.config.telegramApiRoot, await this.unseal(bot.tokenSealed), parsed, this.fetch);
     // Stored once Telegram took it, from Telegram's own Message (what the person actually sees).
     if (answer.body.ok && isSentMessage(answer.body.result) && answer.body.result.chat.id === bot.ownerChatId) {
       if (SENDS.has(parsed.method)) this.containerHistory.recordSent(answer.body.result);
@@ -208,15 +204,9 @@ export class TelegramService {
     return answer;
   }
 
-  /** What a Fly app needs to take forwarded updates (API.md container contract), or null without a bot. Never the bot's token. */
-  secrets(): { webhookSecret: string } | null {
-    const bot = this.store.bot();
-    return bot ? { webhookSecret: bot.webhookSecret } : null;
-  }
-
   private async ownBot(botToken: string): Promise<Candidate> {
-    const botInfo = await fetchBotInfo(this.host.config, botToken, this.host.fetch);
-    return { token: botToken, tokenSealed: await encryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), botToken), botInfo, fromPool: false };
+    const botInfo = await fetchBotInfo(this.ctx.config, botToken, this.fetch);
+    return { token: botToken, tokenSealed: await encryptSecret(requireSecret(this.ctx.env, "ENCRYPTION_KEY"), botToken), botInfo, fromPool: false };
   }
 
   private async fromPool(pool: BotPoolStub, userId: string): Promise<Candidate> {
@@ -232,33 +222,31 @@ export class TelegramService {
    */
   private async retire(bot: BotRecord, pool: BotPoolStub, options: { strict: boolean }): Promise<void> {
     try {
-      await createApi(this.host.config, await this.unseal(bot.tokenSealed), this.host.fetch).deleteWebhook({ drop_pending_updates: true });
+      await createApi(this.ctx.config, await this.unseal(bot.tokenSealed), this.fetch).deleteWebhook({ drop_pending_updates: true });
     } catch (error) {
       // A revoked token or an unreachable Telegram: the webhook secret is gone from here, so any
       // delivery that still arrives gets 401, and a pool bot's next holder sets its own webhook.
-      console.warn(JSON.stringify({ event: "telegram_delete_webhook_failed", bot: bot.username, error: describeBotError(error) }));
+      console.warn(JSON.stringify({ event: "telegram_delete_webhook_failed", bot: bot.username, error: logSafe(error) }));
     }
     try {
-      await unwrap(bot.fromPool ? pool.release(this.host.userId(), bot.botId) : pool.releaseOwn(this.host.userId(), bot.botId));
+      await unwrap(bot.fromPool ? pool.release(this.ctx.owner().userId, bot.botId) : pool.releaseOwn(this.ctx.owner().userId, bot.botId));
     } catch (error) {
-      console.error(JSON.stringify({ event: "telegram_pool_release_failed", bot: bot.username, error: describeBotError(error) }));
+      console.error(JSON.stringify({ event: "telegram_pool_release_failed", bot: bot.username, error: logSafe(error) }));
       if (options.strict) throw error;
     }
   }
 
   private async returnToPool(pool: BotPoolStub, userId: string, botId: number): Promise<void> {
     await unwrap(pool.release(userId, botId)).catch((error: unknown) => {
-      console.error(JSON.stringify({ event: "telegram_pool_release_failed", botId, error: describeBotError(error) }));
+      console.error(JSON.stringify({ event: "telegram_pool_release_failed", botId, error: logSafe(error) }));
     });
   }
 
   private async unseal(sealed: string): Promise<string> {
-    return decryptSecret(requireSecret(this.host.env, "ENCRYPTION_KEY"), sealed);
+    return decryptSecret(requireSecret(this.ctx.env, "ENCRYPTION_KEY"), sealed);
   }
 
   private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(fn);
   }
 }

@@ -55,6 +55,11 @@ interface InboxDbRow {
   stream_message_id: number | null;
 }
 
+/** The claimed bot's webhook secret (a Fly app needs it to take forwarded updates), or null. Never its token. */
+export function webhookSecretOf(sql: Sql): string | null {
+  return new TelegramStore(sql).bot()?.webhookSecret ?? null;
+}
+
 export class TelegramStore {
   constructor(
     private readonly sql: Sql,
