@@ -183,3 +183,17 @@ describe("rate limits", () => {
     expect(limited).toBe(true);
   });
 });
+
+describe("the user object's RPC surface", () => {
+  it("offers only its RPC methods: the helpers that skip identity and token checks are not callable", async () => {
+    const user = await newUser("rpc-surface");
+    const stub = env.USER_ACTOR.get(env.USER_ACTOR.idFromName(user.userId)) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const who = { userId: user.userId, email: user.email };
+    // A public RPC method answers (and records the owner on first contact)...
+    await expect(stub.me!(who)).resolves.toMatchObject({ ok: true });
+    // ...while the internals that would bypass asUser / asContainer are not reachable over RPC.
+    for (const name of ["asUser", "asContainer", "identify", "requireProfile", "deletionHost", "describeMe", "onSocketFrame"]) {
+      await expect(Promise.resolve().then(() => stub[name]!(who, () => "reached")), name).rejects.toThrow();
+    }
+  });
+});

@@ -15,7 +15,7 @@ import { loadConfig, requireSecret } from "../lib/config.ts";
 import { decryptSecret, encryptSecret } from "../lib/crypto.ts";
 import { createApi, fetchBotInfo } from "../lib/telegram/bot.ts";
 import { logSafe } from "../lib/errors.ts";
-import type { PoolBot, PoolEntry } from "../lib/telegram/pool.ts";
+import type { BotPoolStub, PoolBot, PoolEntry } from "../lib/telegram/pool.ts";
 
 /** Tokens one request may add (each is checked with getMe). */
 export const MAX_TOKENS_PER_ADD = 50;
@@ -53,7 +53,7 @@ interface PoolRow {
   added_at: number;
 }
 
-export class BotPool extends DurableObject<Env> {
+export class BotPool extends DurableObject<Env> implements BotPoolStub {
   private readonly sql: Sql;
 
   constructor(ctx: DurableObjectState, env: Env) {

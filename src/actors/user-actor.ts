@@ -21,7 +21,8 @@ import { issueTicket, redeemTicket } from "../lib/tickets.ts";
 import { budgetExceeded, dailyBudget, usageDays, type DayUsage } from "../lib/usage.ts";
 import { ChatHistory, type HistoryMessage } from "../lib/chat/history.ts";
 import { ChatEngine, type ReplyResult } from "../lib/chat/chat-engine.ts";
-import { SocketHub, type ClientFrame } from "../lib/chat/socket-hub.ts";
+import { SocketHub } from "../lib/chat/socket-hub.ts";
+import { handleClientFrame } from "../lib/chat/socket-frames.ts";
 import type { ChatFrame } from "../lib/chat/frames.ts";
 import { createBedrockClient } from "../lib/chat/bedrock.ts";
 import { sseStream } from "../lib/chat/sse.ts";
@@ -30,7 +31,6 @@ import { userLogHash } from "../lib/request-log.ts";
 import { UpstreamMeter } from "../lib/upstream-meter.ts";
 import { FLY_JOBS, FlyService, type FlyStatus } from "../lib/fly/fly-service.ts";
 import { ContainerRouting } from "../lib/container/container-routing.ts";
-import { enforceLimit } from "../lib/rate-limit.ts";
 import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
@@ -60,15 +60,15 @@ export class UserActor extends DurableObject<Env> {
   readonly life: ContainerLife;
   /** The container as a route: route choice, its producer, Telegram forwarding, the circuit. */
   readonly container: ContainerRouting;
-  private bedrockClient: BedrockRuntimeClient | null = null;
+  #bedrockClient: BedrockRuntimeClient | null = null;
   /** The owner as log lines name them (a keyed hash, never the id). */
-  private userHash: string | undefined;
+  #userHash: string | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = new Sql(ctx.storage.sql);
     this.config = loadConfig(env);
-    this.jobs = new JobScheduler(this.sql, ctx.storage, Date.now, () => ({ user: this.userHash }), this.meter);
+    this.jobs = new JobScheduler(this.sql, ctx.storage, Date.now, () => ({ user: this.#userHash }), this.meter);
     const events = new ObjectEvents();
     this.context = {
       env,
@@ -78,10 +78,10 @@ export class UserActor extends DurableObject<Env> {
       meter: this.meter,
       events,
       profile: () => readProfile(this.sql),
-      owner: () => this.requireProfile(),
+      owner: () => this.#requireProfile(),
       broadcast: (frame) => this.sockets.broadcast(frame),
-      bedrock: () => this.bedrock(),
-      logContext: () => ({ user: this.userHash }),
+      bedrock: () => this.#bedrock(),
+      logContext: () => ({ user: this.#userHash }),
       waitUntil: (work) => this.ctx.waitUntil(work),
     };
     this.workspace = new Workspace(this.sql, (change) => this.ctx.waitUntil(events.emit("workspaceChanged", change)));
@@ -105,7 +105,7 @@ export class UserActor extends DurableObject<Env> {
     this.telegram = new TelegramService(this.context, { chat: this.chat, history: this.history, container: this.container });
     this.life = new ContainerLife(this.context, { history: this.history, fly: this.fly, container: this.container });
     for (const service of [this.fly, this.container, this.chat, this.telegram, this.life]) service.defineJobs();
-    defineDeletionJob(this.deletionHost());
+    defineDeletionJob(this.#deletionHost());
     ctx.blockConcurrencyWhile(() => this.chat.armQueue());
   }
 
@@ -122,22 +122,24 @@ export class UserActor extends DurableObject<Env> {
         return Response.json({ error: { code: "invalid_ticket", message: "This ticket is unknown, expired or already used. Ask for a new one with POST /api/chat/ticket." } }, { status: 401 });
       }
     } else if (identity) {
-      await this.identify(JSON.parse(identity) as Identity);
+      await this.#identify(JSON.parse(identity) as Identity);
     } else {
       return Response.json({ error: { code: "unauthorized", message: "Sign in first." } }, { status: 401 });
     }
-    const response = this.sockets.accept(this.helloFrame());
+    const response = this.sockets.accept(this.#helloFrame());
     this.life.wakeInBackground("hello");
     return response;
   }
 
   override async alarm(): Promise<void> {
-    await this.ensureUserHash();
+    await this.#ensureUserHash();
     await this.jobs.runDue();
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    await this.sockets.onMessage(ws, message, { onFrame: (socket, frame) => this.onSocketFrame(socket, frame) });
+    await this.sockets.onMessage(ws, message, {
+      onFrame: (socket, frame) => handleClientFrame(this.context, { chat: this.chat, history: this.history, reply: (f) => this.sockets.send(socket, f) }, frame),
+    });
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -154,29 +156,29 @@ export class UserActor extends DurableObject<Env> {
   // ---- RPC: profile, workspace ---------------------------------------------------------------
 
   async me(who: Identity): Promise<RpcResult<Me>> {
-    return this.asUser(who, () => this.describeMe());
+    return this.#asUser(who, () => this.#describeMe());
   }
 
   async updateMe(who: Identity, patch: { chatMode?: unknown }): Promise<RpcResult<Me>> {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       if (patch.chatMode !== undefined) setChatMode(this.sql, patch.chatMode);
-      return this.describeMe();
+      return this.#describeMe();
     });
   }
 
   async setTier(who: Identity, tier: unknown): Promise<RpcResult<Me>> {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       setTier(this.sql, tier);
-      return this.describeMe();
+      return this.#describeMe();
     });
   }
 
   async listFiles(who: Identity) {
-    return this.asUser(who, () => ({ files: this.workspace.list() }));
+    return this.#asUser(who, () => ({ files: this.workspace.list() }));
   }
 
   async readFile(who: Identity, name: string) {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       const file = this.workspace.read(name);
       if (!file) throw new HttpError(404, "file_not_found", `There is no ${name} in your workspace.`);
       return file;
@@ -184,26 +186,26 @@ export class UserActor extends DurableObject<Env> {
   }
 
   async writeFile(who: Identity, name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string } = {}) {
-    return this.asUser(who, () => this.workspace.write(name, content, { ...preconditions, source: "user" }));
+    return this.#asUser(who, () => this.workspace.write(name, content, { ...preconditions, source: "user" }));
   }
 
   async deleteFile(who: Identity, name: string, ifMatch?: string) {
-    return this.asUser(who, () => this.workspace.delete(name, { ifMatch, source: "user" }));
+    return this.#asUser(who, () => this.workspace.delete(name, { ifMatch, source: "user" }));
   }
 
   async fileVersions(who: Identity, name: string, page: { limit?: number; before?: number } = {}) {
-    return this.asUser(who, () => this.workspace.versions(name, page));
+    return this.#asUser(who, () => this.workspace.versions(name, page));
   }
 
   // ---- RPC: the person's own data ----------------------------------------------------------------
 
   /** Everything stored about the user (the Worker adds the R2 images). */
   async exportMe(who: Identity) {
-    return this.asUser(who, () => {
+    return this.#asUser(who, () => {
       const { botUsername, claimed, ownerBound, fromPool } = this.telegram.status();
       const fly = this.fly.store();
       return exportStoredData(this.sql, {
-        profile: this.requireProfile(),
+        profile: this.#requireProfile(),
         history: this.history.all(),
         telegram: { claimed, ...(botUsername ? { botUsername, ownerBound, fromPool } : {}) },
         fly: { state: fly.state, app: fly.state === "none" ? null : fly.app, region: fly.state === "none" ? null : fly.region },
@@ -215,24 +217,24 @@ export class UserActor extends DurableObject<Env> {
   async deleteMe(who: Identity, confirm: unknown) {
     return capture(async () => {
       if (deletionPending(this.jobs)) return { deleting: true as const };
-      const profile = await this.identify(who);
-      return requestDeletion(this.deletionHost(), profile.email, confirm);
+      const profile = await this.#identify(who);
+      return requestDeletion(this.#deletionHost(), profile.email, confirm);
     });
   }
 
   // ---- RPC: chat -----------------------------------------------------------------------------
 
   async chatTicket(who: Identity) {
-    return this.asUser(who, () => issueTicket(this.sql, this.env, who.userId));
+    return this.#asUser(who, () => issueTicket(this.sql, this.env, who.userId));
   }
 
   async chatHistory(who: Identity, limit: number, before?: string): Promise<RpcResult<{ messages: HistoryMessage[]; hasMore: boolean }>> {
-    return this.asUser(who, () => this.history.page(limit, before));
+    return this.#asUser(who, () => this.history.page(limit, before));
   }
 
   /** An image the person will send with a message (checked, stripped of metadata, stored in R2). */
   async uploadImage(who: Identity, bytes: Uint8Array) {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       const { id, url, alt } = await storeImage(this.env.IMAGES, who.userId, bytes, { alt: "image you shared" });
       return { id, url, alt };
     });
@@ -240,17 +242,17 @@ export class UserActor extends DurableObject<Env> {
 
   /** HTTP chat, finished: waits for the whole reply (and for the replies queued before it). */
   async chatComplete(who: Identity, input: { id?: unknown; text: unknown; images?: unknown }): Promise<RpcResult<ReplyResult>> {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       const result = await (await this.chat.send({ clientId: input.id, text: input.text, channel: "http", images: input.images })).result;
       // A message refused when its turn came (the budget ran out while it waited) is a 429 like any refusal.
-      if (result.error?.code === "budget_exceeded" && result.status === "error") throw budgetExceeded(dailyBudget(this.requireProfile().tier, this.config));
+      if (result.error?.code === "budget_exceeded" && result.status === "error") throw budgetExceeded(dailyBudget(this.#requireProfile().tier, this.config));
       return result;
     });
   }
 
   /** HTTP chat, streamed: the API.md events as Server-Sent Events. */
   async chatStream(who: Identity, input: { id?: unknown; text: unknown; images?: unknown }): Promise<RpcResult<ReadableStream<Uint8Array>>> {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       const stream = sseStream();
       const started = await this.chat.send({ clientId: input.id, text: input.text, channel: "http", images: input.images }, { listener: stream.listener });
       void started.result.finally(() => stream.close());
@@ -259,33 +261,33 @@ export class UserActor extends DurableObject<Env> {
   }
 
   async usage(who: Identity, days: number): Promise<RpcResult<{ days: DayUsage[] }>> {
-    return this.asUser(who, () => ({ days: usageDays(this.sql, days) }));
+    return this.#asUser(who, () => ({ days: usageDays(this.sql, days) }));
   }
 
   // ---- RPC: Fly --------------------------------------------------------------------------------
 
   async flyStatus(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return this.asUser(who, () => this.fly.status());
+    return this.#asUser(who, () => this.fly.status());
   }
 
   async flyProvision(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return this.asUser(who, () => {
+    return this.#asUser(who, () => {
       requirePublicUrl(this.env, "http://127.0.0.1:8787");
       return this.fly.provision();
     });
   }
 
   async flySync(who: Identity) {
-    return this.asUser(who, () => this.fly.sync());
+    return this.#asUser(who, () => this.fly.sync());
   }
 
   async flyDelete(who: Identity): Promise<RpcResult<FlyStatus>> {
-    return this.asUser(who, () => this.fly.deleteApp());
+    return this.#asUser(who, () => this.fly.deleteApp());
   }
 
   /** The model gateway: one Anthropic Messages call answered with Bedrock, budgeted and recorded. */
   async containerModel(grant: GatewayGrant, body: unknown, beta: string | null): Promise<RpcResult<GatewayAnswer>> {
-    return this.asContainer(grant, () => this.gateway.call(body, { beta }));
+    return this.#asContainer(grant, () => this.gateway.call(body, { beta }));
   }
 
   /**
@@ -294,50 +296,37 @@ export class UserActor extends DurableObject<Env> {
    * edited it), the user's text stays current and the agent's is kept among the versions: 409.
    */
   async containerWrite(grant: GatewayGrant, name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string } = {}) {
-    return this.asContainer(grant, async () => {
-      try {
-        return await this.workspace.write(name, content, { ...preconditions, source: "container" });
-      } catch (error) {
-        if (!(error instanceof HttpError) || error.status !== 412) throw error;
-        const kept = await this.workspace.keepRefused(name, content);
-        const current = this.workspace.read(name)?.meta;
-        throw new HttpError(409, "write_conflict",
-          `${name} was changed by the person since this container last read it. Their text stays current (sha256 ${current?.sha256 ?? "none"}); yours is kept as version ${kept.version}. Read the workspace again and merge if it still matters.`);
-      }
-    });
+    return this.#asContainer(grant, () => this.workspace.writeFromContainer(name, content, preconditions));
   }
 
   /** Every workspace file with its content, and the version (ETag) the container compares. */
   async containerWorkspace(grant: GatewayGrant) {
-    return this.asContainer(grant, async () => ({
-      etag: await this.workspace.digest(),
-      files: this.workspace.snapshot().map((f) => ({ ...f, version: this.workspace.read(f.name)?.meta.version ?? 0 })),
-    }));
+    return this.#asContainer(grant, () => this.workspace.forContainer());
   }
 
   /** Saves the container's state archive (OpenClaw's sessions, memory notes, cron) as a new version. */
   async containerSaveState(grant: GatewayGrant, bytes: ArrayBuffer, ifMatch?: string): Promise<RpcResult<StateMeta>> {
-    return this.asContainer(grant, () => this.life.states.save(grant.userId, bytes, ifMatch));
+    return this.#asContainer(grant, () => this.life.states.save(grant.userId, bytes, ifMatch));
   }
 
   /** The newest state archive, or null when there is none (a first boot). */
   async containerLoadState(grant: GatewayGrant) {
-    return this.asContainer(grant, () => this.life.states.read());
+    return this.#asContainer(grant, () => this.life.states.read());
   }
 
   /** The container's scheduled jobs changed: keep them and arm the wake before the earliest. */
   async containerSchedule(grant: GatewayGrant, body: Record<string, unknown>): Promise<RpcResult<ScheduleView>> {
-    return this.asContainer(grant, () => this.life.replaceSchedule(body));
+    return this.#asContainer(grant, () => this.life.replaceSchedule(body));
   }
 
   /** The user's view: the container's upcoming jobs (the status panel lists them). */
   async scheduledJobs(who: Identity) {
-    return this.asUser(who, () => this.life.view());
+    return this.#asUser(who, () => this.life.view());
   }
 
   /** A Bot API call from the container, made with the user's bot (API.md, "Telegram through the Worker"). */
   async containerTelegram(grant: GatewayGrant, call: ContainerBotCall): Promise<RpcResult<BotApiReply>> {
-    return this.asContainer(grant, async () => {
+    return this.#asContainer(grant, async () => {
       const { status, text } = await this.telegram.containerCall(call);
       return { status, text };
     });
@@ -347,11 +336,11 @@ export class UserActor extends DurableObject<Env> {
 
   /** `origin`: this Worker's origin, for the webhook URL when PUBLIC_URL is not set. */
   async telegramClaim(who: Identity, botToken?: string, origin?: string) {
-    return this.asUser(who, () => this.telegram.claim(botToken, botPool(this.env), origin));
+    return this.#asUser(who, () => this.telegram.claim(botToken, botPool(this.env), origin));
   }
 
   async telegramRelease(who: Identity) {
-    return this.asUser(who, async () => {
+    return this.#asUser(who, async () => {
       await this.telegram.release(botPool(this.env));
       return null;
     });
@@ -378,10 +367,10 @@ export class UserActor extends DurableObject<Env> {
   // ---- internals -----------------------------------------------------------------------------
 
   /** Every user-facing RPC: record who owns the object (first contact), then run; errors as data. */
-  private asUser<T>(who: Identity, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
+  #asUser<T>(who: Identity, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
     return capture(async () => {
       refuseWhileDeleting(this.jobs);
-      await this.identify(who);
+      await this.#identify(who);
       return fn();
     });
   }
@@ -390,21 +379,21 @@ export class UserActor extends DurableObject<Env> {
    * Every container RPC: the Worker verified the token's HMAC; here it must also be the token this
    * object issued last (a bumped epoch or a deleted app revokes it).
    */
-  private asContainer<T>(grant: GatewayGrant, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
+  #asContainer<T>(grant: GatewayGrant, fn: () => T | Promise<T>): Promise<RpcResult<T>> {
     return capture(async () => {
       if (readProfile(this.sql)?.userId !== grant.userId || deletionPending(this.jobs) || !(await this.fly.acceptsGatewayToken(grant.token))) {
         throw new HttpError(401, "unauthorized", "This gateway token has been revoked or belongs to no container of this user.");
       }
-      await this.ensureUserHash();
+      await this.#ensureUserHash();
       return fn();
     });
   }
 
-  private deletionHost(): DeletionHost {
+  #deletionHost(): DeletionHost {
     return {
       jobs: this.jobs,
       images: this.env.IMAGES,
-      userId: () => this.requireProfile().userId,
+      userId: () => this.#requireProfile().userId,
       flyState: () => this.fly.state(),
       deleteFlyApp: () => this.fly.deleteApp(),
       releaseTelegram: () => this.telegram.release(botPool(this.env)),
@@ -430,14 +419,14 @@ export class UserActor extends DurableObject<Env> {
     };
   }
 
-  private async ensureUserHash(): Promise<void> {
+  async #ensureUserHash(): Promise<void> {
     const profile = readProfile(this.sql);
-    if (profile) this.userHash ??= await userLogHash(this.env, profile.userId);
+    if (profile) this.#userHash ??= await userLogHash(this.env, profile.userId);
   }
 
   /** Records who this object belongs to on first contact, seeding the starter workspace. */
-  private async identify(who: Identity): Promise<Profile> {
-    this.userHash ??= await userLogHash(this.env, who.userId);
+  async #identify(who: Identity): Promise<Profile> {
+    this.#userHash ??= await userLogHash(this.env, who.userId);
     const existing = readProfile(this.sql);
     if (existing) return ensureProfile(this.sql, who).profile;
     // First contact: hashing the starter files awaits, and a second request arriving meanwhile must
@@ -449,50 +438,23 @@ export class UserActor extends DurableObject<Env> {
     });
   }
 
-  private bedrock(): BedrockRuntimeClient {
-    return (this.bedrockClient ??= createBedrockClient(this.env, this.config, () => this.meter.count("bedrock")));
+  #bedrock(): BedrockRuntimeClient {
+    return (this.#bedrockClient ??= createBedrockClient(this.env, this.config, () => this.meter.count("bedrock")));
   }
 
-  private requireProfile(): Profile {
+  #requireProfile(): Profile {
     const profile = readProfile(this.sql);
     if (!profile) throw new HttpError(404, "unknown_user", "This user has not signed in yet.");
     return profile;
   }
 
-  private async describeMe(): Promise<Me> {
+  async #describeMe(): Promise<Me> {
     const fly = this.fly.state() === "none" ? { state: "none" as const } : await this.fly.status();
-    return buildMe(this.requireProfile(), this.sql, { mode: this.container.route(), fly, telegram: this.telegram.status() });
+    return buildMe(this.#requireProfile(), this.sql, { mode: this.container.route(), fly, telegram: this.telegram.status() });
   }
 
-  private helloFrame(): ChatFrame {
-    const profile = this.requireProfile();
+  #helloFrame(): ChatFrame {
+    const profile = this.#requireProfile();
     return { type: "hello", userId: profile.userId, tier: profile.tier, mode: this.container.route(), fly: { state: this.fly.state() }, pending: this.chat.pending() };
   }
-
-  private async onSocketFrame(ws: WebSocket, frame: ClientFrame): Promise<void> {
-    switch (frame.type) {
-      case "chat":
-        // The same per-user limit as POST /api/chat, counted across every channel.
-        await enforceLimit(this.env.RATE_LIMIT_USER, `chat:${this.requireProfile().userId}`, "messages");
-        await this.chat.send({ clientId: frame.id, text: frame.text, channel: "web", images: frame.images }, { replayTo: (f) => this.sockets.send(ws, f) });
-        return;
-      case "history": {
-        const limit = clampLimit(frame.limit);
-        const before = typeof frame.before === "string" && frame.before.length <= 64 ? frame.before : undefined;
-        this.sockets.send(ws, { type: "history", ...this.history.page(limit, before) });
-        return;
-      }
-      case "cancel":
-        if (typeof frame.id !== "string" || !this.chat.cancel(frame.id)) {
-          this.sockets.send(ws, { type: "error", ...(typeof frame.id === "string" ? { id: frame.id } : {}), code: "not_running", message: "There is no reply in progress with that id." });
-        }
-        return;
-    }
-  }
-
-}
-
-function clampLimit(value: unknown): number {
-  const n = typeof value === "number" && Number.isFinite(value) ? Math.floor(value) : 50;
-  return Math.max(1, Math.min(200, n));
 }

@@ -167,6 +167,32 @@ export class Workspace {
     return { name, size, sha256, version, updatedAt: new Date(at).toISOString(), deleted: false, source: "conflict" };
   }
 
+  /**
+   * A write-back from the container (its agent changed a file). `ifMatch`: the ETag the container
+   * last saw. When the file moved on meanwhile (the person edited it), their text stays current and
+   * the agent's is kept among the versions: a 409 that tells the agent both.
+   */
+  async writeFromContainer(name: string, content: string, preconditions: { ifMatch?: string; ifNoneMatch?: string }): Promise<FileMeta> {
+    try {
+      return await this.write(name, content, { ...preconditions, source: "container" });
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status !== 412) throw error;
+      const kept = await this.keepRefused(name, content);
+      const current = this.read(name)?.meta;
+      throw new HttpError(409, "write_conflict",
+        `${name} was changed by the person since this container last read it. Their text stays current (sha256 ${current?.sha256 ?? "none"}); yours is kept as version ${kept.version}. Read the workspace again and merge if it still matters.`,
+        {}, { cause: error });
+    }
+  }
+
+  /** Every file with its content and version, and the workspace's ETag, as the container reads them. */
+  async forContainer(): Promise<{ etag: string; files: { name: string; content: string; sha256: string; version: number }[] }> {
+    return {
+      etag: await this.digest(),
+      files: this.snapshot().map((f) => ({ ...f, version: this.read(f.name)?.meta.version ?? 0 })),
+    };
+  }
+
   /** Deletes a file, keeping its last content as a restorable version. */
   delete(name: string, options: { ifMatch?: string; source: ChangeSource }): boolean {
     validateFileName(name);

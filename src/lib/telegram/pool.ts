@@ -1,6 +1,6 @@
 /** How the Worker and the user objects reach the operator's bot pool, and what a claim hands over. */
 import type { UserFromGetMe } from "grammy/types";
-import type { BotPool } from "../../actors/bot-pool.ts";
+import type { RpcResult } from "../rpc.ts";
 
 /** A pool bot handed to one user: the token stays sealed with ENCRYPTION_KEY across the RPC. */
 export interface PoolBot {
@@ -20,9 +20,18 @@ export interface PoolEntry {
   addedAt: string;
 }
 
-export type BotPoolStub = DurableObjectStub<BotPool>;
+/**
+ * What a user's object asks of the pool (the BotPool actor implements it). Declared here, so lib
+ * code depends on this contract and never on the actor.
+ */
+export interface BotPoolStub {
+  claim(userId: string): Promise<RpcResult<PoolBot>>;
+  release(userId: string, botId: number): Promise<RpcResult<{ released: boolean }>>;
+  reserveOwn(userId: string, botId: number): Promise<RpcResult<null>>;
+  releaseOwn(userId: string, botId: number): Promise<RpcResult<null>>;
+}
 
 /** The one BotPool object of the deployment (a single object serialises every claim). */
-export function botPool(env: Env): BotPoolStub {
+export function botPool(env: Env) {
   return env.BOT_POOL.get(env.BOT_POOL.idFromName("pool"));
 }
