@@ -8,7 +8,7 @@ import type { Usage } from "./usage.ts";
 import type { WorkspaceChange } from "./workspace.ts";
 
 export interface ObjectEventMap {
-  /** A workspace file was written or deleted (by the person, the agent, the container or the seed). */
+  /** A workspace file was written or deleted (by the person, the agent, the container, or the starter files). */
   workspaceChanged: WorkspaceChange;
   /** A Telegram bot was claimed or released: the container's Telegram secrets follow. */
   claimChanged: undefined;
