@@ -171,7 +171,9 @@ export class UserActor extends DurableObject<Env> {
         const profile = readProfile(this.sql);
         return profile ? dailyBudget(profile.tier, this.config) : null;
       },
+      wakeMachine: () => this.fly.wakeMachine(),
       waitUntil: (work) => this.ctx.waitUntil(work),
+      timing: { leadMs: this.fly.tuning.scheduleWakeLeadMs, recheckMs: this.fly.tuning.scheduleRecheckMs },
     });
     this.life.defineJobs();
   }

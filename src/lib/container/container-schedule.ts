@@ -9,8 +9,18 @@ import { HttpError } from "../errors.ts";
 import type { Sql } from "../sql.ts";
 
 export const SCHEDULE_WAKE_JOB = "container_schedule_wake";
-/** Woken this long before a job is due: a cold boot takes 25–31 s, a resume well under one. */
+/**
+ * Woken this long before a job is due: a cold boot takes 25–31 s, a resume well under one. OpenClaw
+ * runs a one-shot job that fell due while it was down, but only 2 minutes after its start (it defers
+ * missed agent turns), so the machine should be up before the due time. FLY_TUNING
+ * `scheduleWakeLeadMs` overrides it.
+ */
 export const WAKE_LEAD_MS = 60_000;
+/**
+ * Within the lead, a machine found running is looked at again this often until the job is due (it
+ * may stop meanwhile, and then needs a wake). FLY_TUNING `scheduleRecheckMs` overrides it.
+ */
+export const WAKE_RECHECK_MS = 15_000;
 /** A list longer than this is refused: an agent with hundreds of timers is a bug, not a user. */
 export const MAX_SCHEDULED_JOBS = 100;
 /** Times further than this ahead are kept but not armed before they come closer. */
@@ -54,6 +64,7 @@ export class ContainerSchedule {
   constructor(
     private readonly sql: Sql,
     private readonly now: () => number = Date.now,
+    readonly leadMs: number = WAKE_LEAD_MS,
   ) {}
 
   /** Replaces the list; a job whose due time did not move keeps "already woken for it". */
@@ -70,18 +81,18 @@ export class ContainerSchedule {
     return this.sql.all<Row>("SELECT * FROM container_schedule ORDER BY next_run_at, id").map((r) => ({ id: r.id, name: r.name, nextRunAt: new Date(r.next_run_at).toISOString() }));
   }
 
-  /** When the wake job should run next: WAKE_LEAD_MS before the earliest job not yet woken for. */
+  /** When the wake job should run next: the lead before the earliest job not yet woken for. */
   nextWakeAt(): number | null {
     const row = this.sql.one<{ at: number | null }>("SELECT MIN(next_run_at) AS at FROM container_schedule WHERE woken_for IS NULL OR woken_for != next_run_at");
     if (row?.at == null || row.at > this.now() + MAX_AHEAD_MS) return null;
-    return Math.max(this.now(), row.at - WAKE_LEAD_MS);
+    return Math.max(this.now(), row.at - this.leadMs);
   }
 
   /** The jobs a wake now is for (due within the lead, not woken for yet). */
   dueSoon(): { id: string; name: string; at: number }[] {
     return this.sql.all<Row>(
       "SELECT * FROM container_schedule WHERE next_run_at <= ? AND (woken_for IS NULL OR woken_for != next_run_at) ORDER BY next_run_at",
-      this.now() + WAKE_LEAD_MS,
+      this.now() + this.leadMs,
     ).map((r) => ({ id: r.id, name: r.name, at: r.next_run_at }));
   }
 

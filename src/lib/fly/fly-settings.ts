@@ -28,6 +28,10 @@ export interface FlyTuning {
   /** Long-poll length of one wait call (Fly allows up to 60 s). */
   waitPollSeconds: number;
   healthTimeoutMs: number;
+  /** A scheduled job of the container wakes its machine this long before it is due (issue 15). */
+  scheduleWakeLeadMs: number;
+  /** Within that lead, a machine found running is looked at again this often until the job is due. */
+  scheduleRecheckMs: number;
 }
 
 export const DEFAULT_TUNING: FlyTuning = {
@@ -48,6 +52,8 @@ export const DEFAULT_TUNING: FlyTuning = {
   waitStartedMs: 120_000,
   waitPollSeconds: 60,
   healthTimeoutMs: 30_000,
+  scheduleWakeLeadMs: 60_000,
+  scheduleRecheckMs: 15_000,
 };
 
 /** The defaults, overridden by the optional `FLY_TUNING` JSON var (numbers only; others ignored). */
