@@ -23,7 +23,7 @@ export default defineConfig({
           CLAWDBOT_IMAGE: TEST_IMAGE,
           ALLOW_EMAIL_AUTH: "false",
           FREE_DAILY_TOKENS: "200000",
-          FLY_TUNING: JSON.stringify({ requestTimeoutMs: 400, retryBaseMs: 5, jobBackoffBaseMs: 10, jobBackoffCapMs: 80, syncDebounceMs: 20, statusCacheMs: 0, waitPollSeconds: 1, healthTimeoutMs: 2000 }),
+          FLY_TUNING: JSON.stringify({ requestTimeoutMs: 400, retryBaseMs: 5, jobBackoffBaseMs: 10, jobBackoffCapMs: 80, syncDebounceMs: 20, statusCacheMs: 0, waitPollSeconds: 1, healthTimeoutMs: 2000, scheduleRecheckMs: 50 }),
         },
       },
     })),

@@ -23,7 +23,8 @@
  *                                            hang?, phase?, times?, retryAfterS?, app?}}   → {random, rules}
  *                                            "after": the call takes effect, then its answer is lost
  *   GET    /__control/faults                → {random, rules};   DELETE /__control/faults[?app=] clears them
- *   POST   /__control/settings              {transitionMs?, wakeDelayMs?, resumeDelayMs?, autostopAfterMs?}
+ *   POST   /__control/settings              {transitionMs?, wakeDelayMs?, resumeDelayMs?, autostopAfterMs?, containerLife?}
+ *                                            containerLife false: the containers are real ones elsewhere
  *   POST   /__control/apps/:app/container   {wakeDelayMs?, refuseWhileWaking?, failAfterPieces?, pieceDelayMs?} (replaces)
  *   POST   /__control/foreign-apps          {name}  a name owned by another org (GET → 403, create → 422)
  *   GET    /__control/apps                  → {apps: [{name, org, machines, secretsVersion, ips}]}
@@ -102,9 +103,17 @@ interface FaultRule {
 }
 interface RandomFaults { rate: number; kinds: string[]; phase: "before" | "after" | "mixed"; retryAfterS: number; appPattern?: string }
 interface Call { seq: number; at: number; method: string; path: string; route: string; app: string | null; status: number | "hang"; fault?: string; detail?: Obj }
-interface Settings { transitionMs: number; wakeDelayMs: number; resumeDelayMs: number; autostopAfterMs: number | null }
+interface Settings {
+  transitionMs: number; wakeDelayMs: number; resumeDelayMs: number; autostopAfterMs: number | null;
+  /**
+   * False when the apps' containers run elsewhere (the real image, FLY_APP_URL pointing at it): a
+   * machine that boots then plays no container life of its own (no state, workspace or schedule
+   * calls to the Worker, which would race the real container's).
+   */
+  containerLife: boolean;
+}
 
-const DEFAULT_SETTINGS: Settings = { transitionMs: 30, wakeDelayMs: 150, resumeDelayMs: 30, autostopAfterMs: null };
+const DEFAULT_SETTINGS: Settings = { transitionMs: 30, wakeDelayMs: 150, resumeDelayMs: 30, autostopAfterMs: null, containerLife: true };
 const APP_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -175,7 +184,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     m.lastRequestAt = Date.now();
     m.life = newLife();
     setState(app, m, "started", "start");
-    void bootLife(m.bootEnv, m.life);
+    if (settings.containerLife) void bootLife(m.bootEnv, m.life);
   }
 
   function startMachine(app: App, m: Machine, delayMs = settings.transitionMs): void {
@@ -187,7 +196,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
       if (!resuming) return boot(app, m);
       m.lastRequestAt = Date.now();
       setState(app, m, "started", "resume");
-      void catchUpWorkspace(m.bootEnv ?? {}, m.life);
+      if (settings.containerLife) void catchUpWorkspace(m.bootEnv ?? {}, m.life);
     };
     if (m.state === "created") {
       later(m, delayMs, () => {
@@ -777,6 +786,7 @@ export async function start(options: FlyStandinOptions = {}): Promise<FlyStandin
     if (what === "settings" && method === "POST") {
       settings = { ...settings, ...pickNumbers(b, ["transitionMs", "wakeDelayMs", "resumeDelayMs"]) };
       if ("autostopAfterMs" in b) settings.autostopAfterMs = typeof b.autostopAfterMs === "number" ? b.autostopAfterMs : null;
+      if (typeof b.containerLife === "boolean") settings.containerLife = b.containerLife;
       armIdleStop();
       return sendJson(res, 200, settings);
     }

@@ -7,11 +7,12 @@ import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { api, apiJson, errorCode } from "./helpers.ts";
-import { control, driveUntil, flyUser, inspectApp, sleep, withFly, type FlyUser } from "./fly-helpers.ts";
+import { callSeq, callsSince, control, driveUntil, flyUser, inspectApp, sleep, withFly, type FlyUser } from "./fly-helpers.ts";
 import { connect } from "./ws-client.ts";
 import { recordUsage } from "../src/lib/usage.ts";
 import { statePrefix } from "../src/lib/container/container-state.ts";
-import { SCHEDULE_WAKE_JOB, WAKE_LEAD_MS } from "../src/lib/container/container-schedule.ts";
+import { ContainerSchedule, SCHEDULE_WAKE_JOB, WAKE_LEAD_MS } from "../src/lib/container/container-schedule.ts";
+import { parseFlyTuning } from "../src/lib/tuning.ts";
 
 async function readyUser(): Promise<FlyUser & { gw: Record<string, string> }> {
   const user = await flyUser();
@@ -166,26 +167,76 @@ describe("scheduled jobs", () => {
     expect((await apiJson<{ jobs: { name: string }[] }>("/api/schedule", { headers: user.auth })).body.jobs.map((j) => j.name)).toEqual(["Keep me"]);
   });
 
-  it("wakes a suspended machine through Fly's proxy when a job comes due, once", async () => {
-    const user = await readyUser();
-    const machine = (await inspectApp(user.app))!.machines[0]!;
-    await control(`apps/${user.app}/machines/${machine.id}/stop`, { suspend: true });
-    await driveUntil(user, (s) => s.machines[0]?.state === "suspended");
-    const healthBefore = (await containerRequests(user.app)).filter((r) => r.path === "/health").length;
-    await putSchedule(user, [{ id: "a", name: "Remind me", nextRunAt: Date.now() + 30_000 }]);
-    // The wake is due at once (the job is within the lead): the object's own alarm or this loop runs it.
-    const health = async () => (await containerRequests(user.app)).filter((r) => r.path === "/health").length;
-    const until = Date.now() + 10_000;
-    while ((await health()) === healthBefore && Date.now() < until) {
+  /** Runs the object's due jobs (as its alarm would) until `done()`, or gives up after `limitMs`. */
+  async function alarmsUntil(user: FlyUser, done: () => Promise<boolean>, limitMs = 10_000): Promise<boolean> {
+    const until = Date.now() + limitMs;
+    while (!(await done())) {
+      if (Date.now() > until) return false;
       await withFly(user, () => undefined);
       await runDurableObjectAlarm(user.stub);
       await sleep(20);
     }
-    const healthAfter = await health();
-    expect(healthAfter).toBe(healthBefore + 1);
-    expect((await inspectApp(user.app))!.machines[0]!.state).toBe("started");
+    return true;
+  }
+  const startCalls = async (user: FlyUser, since: number) => (await callsSince(since, user.app)).calls.filter((c) => c.route === "POST /v1/apps/:app/machines/:id/start").length;
+  const healthRequests = async (user: FlyUser) => (await containerRequests(user.app)).filter((r) => r.path === "/health").length;
+
+  it("wakes a suspended machine through the Machines API when a job comes due, once", async () => {
+    const user = await readyUser();
+    const machine = (await inspectApp(user.app))!.machines[0]!;
+    await control(`apps/${user.app}/machines/${machine.id}/stop`, { suspend: true });
+    await driveUntil(user, (s) => s.machines[0]?.state === "suspended");
+    const since = await callSeq();
+    const healthBefore = await healthRequests(user);
+    await putSchedule(user, [{ id: "a", name: "Remind me", nextRunAt: Date.now() + 30_000 }]);
+    // The wake is due at once (the job is within the lead): the object's own alarm or this loop runs it.
+    expect(await alarmsUntil(user, async () => (await startCalls(user, since)) > 0)).toBe(true);
+    expect(await startCalls(user, since)).toBe(1);
+    await driveUntil(user, (s) => s.machines[0]?.state === "started");
+    // Not through the proxy: the Machines API started it.
+    expect(await healthRequests(user)).toBe(healthBefore);
     // Woken for that due time: no second wake, and nothing armed until the schedule changes.
     expect(await withFly(user, (_fly, actor) => actor.jobs.get(SCHEDULE_WAKE_JOB))).toBeNull();
+  });
+
+  it("looks again at a machine found running, and starts it when it stopped before the job was due", async () => {
+    const user = await readyUser();
+    const machine = (await inspectApp(user.app))!.machines[0]!;
+    await driveUntil(user, (s) => s.machines[0]?.state === "started");
+    const since = await callSeq();
+    await putSchedule(user, [{ id: "a", name: "Remind me", nextRunAt: Date.now() + 30_000 }]);
+    await withFly(user, () => undefined);
+    await runDurableObjectAlarm(user.stub);
+    // Running: nothing to start, but the wake stays armed (the machine may stop before the job is due).
+    expect(await startCalls(user, since)).toBe(0);
+    expect(await withFly(user, (_fly, actor) => actor.jobs.get(SCHEDULE_WAKE_JOB))).not.toBeNull();
+    // It stops (autostop, a host move): the next look starts it, and that was the wake for this job.
+    await control(`apps/${user.app}/machines/${machine.id}/stop`, {});
+    expect(await alarmsUntil(user, async () => (await startCalls(user, since)) > 0)).toBe(true);
+    await driveUntil(user, (s) => s.machines[0]?.state === "started");
+    expect(await withFly(user, (_fly, actor) => actor.jobs.get(SCHEDULE_WAKE_JOB))).toBeNull();
+    expect(await startCalls(user, since)).toBe(1);
+  });
+
+  it("leaves a job that came due while the machine ran to OpenClaw, and arms nothing more for it", async () => {
+    const user = await readyUser();
+    await driveUntil(user, (s) => s.machines[0]?.state === "started");
+    const since = await callSeq();
+    await putSchedule(user, [{ id: "a", name: "Now", nextRunAt: Date.now() - 1_000 }]);
+    await withFly(user, () => undefined);
+    await runDurableObjectAlarm(user.stub);
+    expect(await startCalls(user, since)).toBe(0);
+    expect(await withFly(user, (_fly, actor) => actor.jobs.get(SCHEDULE_WAKE_JOB))).toBeNull();
+  });
+
+  it("wakes the lead before the job (FLY_TUNING scheduleWakeLeadMs sets it)", async () => {
+    const user = await readyUser();
+    const at = Date.now() + 3600_000;
+    const res = await putSchedule(user, [{ id: "a", name: "Later", nextRunAt: at }]);
+    expect(Date.parse(res.body.nextWakeAt!)).toBe(at - WAKE_LEAD_MS);
+    expect(await withFly(user, (_fly, actor) => actor.life.schedule.leadMs)).toBe(WAKE_LEAD_MS);
+    expect(await withFly(user, (_fly, actor) => new ContainerSchedule(actor.sql, Date.now, 5 * 60_000).nextWakeAt())).toBe(at - 5 * 60_000);
+    expect(parseFlyTuning(JSON.stringify({ scheduleWakeLeadMs: 180_000 })).scheduleWakeLeadMs).toBe(180_000);
   });
 
   it("skips a job due while the user is out of budget, with a note in history, and wakes nothing", async () => {

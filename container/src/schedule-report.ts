@@ -2,13 +2,23 @@
  * Tells the Worker when OpenClaw's scheduled jobs are next due (issue 15), so the user's object can
  * wake this machine a little before (a suspended machine runs no timer of its own).
  *
- * OpenClaw (≥ 2026.6) keeps cron jobs in `$OPENCLAW_STATE_DIR/state/openclaw.sqlite`, table
- * `cron_jobs`, each job's next due time in `state_json.nextRunAtMs`; older ones in
- * `cron/jobs.json` (`jobs[].state.nextRunAtMs`). Both are read; the list is sent with
- * `PUT {callback}/api/container/schedule` whenever it differs from what was last accepted.
+ * What OpenClaw 2026.9.6 really writes (observed by container/test/life-cron.test.ts; schema in
+ * dist/openclaw-state-db-read-connection-*.mjs, rows by dist/row-codec-*.mjs): one row per job in
+ * table `cron_jobs` of `$OPENCLAW_STATE_DIR/state/openclaw.sqlite`; the job in `job_json`, its next
+ * due time in `state_json.nextRunAtMs`; `store_key` is the absolute path of the cron store it
+ * belongs to, `$OPENCLAW_STATE_DIR/cron/jobs.json` (a legacy file name: the jobs are in SQLite).
+ * Only that store's rows are OpenClaw's to run here, so only they are sent (a state directory
+ * restored under another path keeps rows OpenClaw will never run). Older OpenClaws kept the jobs in
+ * that `cron/jobs.json` file (`jobs[].state.nextRunAtMs`): read when it exists.
+ *
+ * Not sent, because they must not wake a sleeping machine: disabled jobs, and the jobs OpenClaw
+ * declares for its own upkeep (a `declaration_key`: "heartbeat:main", "memory-core:…" dreaming at
+ * 03:00, "skill-collection-review:main" weekly). Those run whenever the machine is next awake
+ * (OpenClaw catches up missed jobs at start); waking every user's machine for them would cost a
+ * boot and model tokens a day that the person never asked for.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 export interface DueJob {
   id: string;
@@ -21,7 +31,14 @@ function nextRun(state: unknown): number | null {
   return typeof n === "number" && Number.isFinite(n) && n > 0 ? n : null;
 }
 
-/** The enabled jobs that have a next due time, sorted; never throws (an unreadable store is empty). */
+/** The key OpenClaw files this state directory's cron jobs under (its default cron store path). */
+export function cronStoreKey(stateDir: string): string {
+  return resolve(stateDir, "cron", "jobs.json");
+}
+
+interface CronRow { job_id: string; name: string; enabled: number; declaration_key: string | null; payload_kind: string | null; state_json: string }
+
+/** The enabled jobs the person's agent scheduled that have a next due time, sorted; never throws (an unreadable store is empty). */
 export async function readSchedule(stateDir: string): Promise<DueJob[]> {
   const jobs = new Map<string, DueJob>();
   const db = join(stateDir, "state", "openclaw.sqlite");
@@ -30,9 +47,10 @@ export async function readSchedule(stateDir: string): Promise<DueJob[]> {
       const sqlite = await import("node:sqlite");
       const conn = new sqlite.DatabaseSync(db, { readOnly: true });
       try {
-        const rows = conn.prepare("SELECT job_id, name, enabled, state_json FROM cron_jobs").all() as { job_id: string; name: string; enabled: number; state_json: string }[];
+        const rows = conn.prepare("SELECT job_id, name, enabled, declaration_key, payload_kind, state_json FROM cron_jobs WHERE store_key = ?").all(cronStoreKey(stateDir)) as unknown as CronRow[];
         for (const row of rows) {
-          const at = row.enabled ? nextRun(JSON.parse(row.state_json || "{}")) : null;
+          if (!row.enabled || row.declaration_key || row.payload_kind === "heartbeat") continue;
+          const at = nextRun(JSON.parse(row.state_json || "{}"));
           if (at !== null) jobs.set(row.job_id, { id: row.job_id, name: row.name, nextRunAt: at });
         }
       } finally {
@@ -45,9 +63,9 @@ export async function readSchedule(stateDir: string): Promise<DueJob[]> {
   const legacy = join(stateDir, "cron", "jobs.json");
   if (existsSync(legacy)) {
     try {
-      const parsed = JSON.parse(readFileSync(legacy, "utf8")) as { jobs?: { id?: string; name?: string; enabled?: boolean; state?: unknown }[] };
+      const parsed = JSON.parse(readFileSync(legacy, "utf8")) as { jobs?: { id?: string; name?: string; enabled?: boolean; declarationKey?: string; state?: unknown }[] };
       for (const job of parsed.jobs ?? []) {
-        const at = job.enabled === false ? null : nextRun(job.state);
+        const at = job.enabled === false || job.declarationKey ? null : nextRun(job.state);
         if (typeof job.id === "string" && at !== null && !jobs.has(job.id)) jobs.set(job.id, { id: job.id, name: job.name ?? job.id, nextRunAt: at });
       }
     } catch {

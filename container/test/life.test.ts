@@ -12,7 +12,7 @@ import { gzipSync } from "node:zlib";
 import { DatabaseSync } from "node:sqlite";
 import { isExcluded, listStateFiles, packState, unpackState } from "../src/state-archive.ts";
 import { StateSync } from "../src/state-sync.ts";
-import { ScheduleReporter, readSchedule } from "../src/schedule-report.ts";
+import { ScheduleReporter, cronStoreKey, readSchedule } from "../src/schedule-report.ts";
 import { WorkspaceSync } from "../src/workspace-sync.ts";
 import { NOTES_FILE, WriteBack } from "../src/writeback.ts";
 import { seedWorkspace } from "../src/workspace.ts";
@@ -106,18 +106,32 @@ test("the schedule is read from OpenClaw's cron table and sent when it changes, 
   try {
     mkdirSync(join(dir, "state"), { recursive: true });
     const db = new DatabaseSync(join(dir, "state", "openclaw.sqlite"));
-    db.exec("CREATE TABLE cron_jobs (store_key TEXT, job_id TEXT, name TEXT, enabled INTEGER, state_json TEXT)");
+    // The columns OpenClaw 2026.9.6 reads and writes (its table has more).
+    db.exec(`CREATE TABLE cron_jobs (store_key TEXT NOT NULL, job_id TEXT NOT NULL, declaration_key TEXT, name TEXT NOT NULL, enabled INTEGER NOT NULL,
+      payload_kind TEXT NOT NULL, job_json TEXT NOT NULL, state_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (store_key, job_id)) STRICT`);
+    const store = cronStoreKey(dir);
+    assert.equal(store, join(dir, "cron", "jobs.json"));
     const at = Date.now() + 60_000;
-    db.prepare("INSERT INTO cron_jobs VALUES ('s', 'j1', 'Remind me at 8', 1, ?)").run(JSON.stringify({ nextRunAtMs: at }));
-    db.prepare("INSERT INTO cron_jobs VALUES ('s', 'j2', 'Disabled', 0, ?)").run(JSON.stringify({ nextRunAtMs: at }));
+    const insert = db.prepare("INSERT INTO cron_jobs (store_key, job_id, declaration_key, name, enabled, payload_kind, job_json, state_json) VALUES (?, ?, ?, ?, ?, ?, '{}', ?)");
+    insert.run(store, "j1", null, "Remind me at 8", 1, "agentTurn", JSON.stringify({ nextRunAtMs: at }));
+    insert.run(store, "j2", null, "Disabled", 0, "agentTurn", JSON.stringify({ nextRunAtMs: at }));
+    // OpenClaw's own upkeep (as it declares them at start): never a reason to wake the machine.
+    insert.run(store, "d1", "memory-core:memory-dreaming-promotion", "Memory Dreaming Promotion", 1, "agentTurn", JSON.stringify({ nextRunAtMs: at + 1 }));
+    insert.run(store, "d2", "skill-collection-review:main", "skill-collection-review-main", 1, "agentTurn", JSON.stringify({ nextRunAtMs: at + 2 }));
+    insert.run(store, "d3", "heartbeat:main", "heartbeat-main", 1, "heartbeat", JSON.stringify({ nextRunAtMs: at + 3 }));
+    // A row of a store under another path (a state directory restored elsewhere): OpenClaw never runs it here.
+    insert.run("/elsewhere/.openclaw/cron/jobs.json", "j3", null, "Orphan", 1, "agentTurn", JSON.stringify({ nextRunAtMs: at - 1 }));
     assert.deepEqual(await readSchedule(dir), [{ id: "j1", name: "Remind me at 8", nextRunAt: at }]);
     const reporter = new ScheduleReporter({ stateDir: dir, callbackUrl: worker.url, userId: "u1", gatewayToken: worker.token });
     assert.equal(await reporter.check(), true);
     assert.equal(await reporter.check(), false);
     db.prepare("UPDATE cron_jobs SET state_json = ? WHERE job_id = 'j1'").run(JSON.stringify({ nextRunAtMs: at + 86_400_000 }));
     assert.equal(await reporter.check(), true);
+    // A one-shot job that ran is deleted (deleteAfterRun): the list goes out empty.
+    db.prepare("DELETE FROM cron_jobs WHERE job_id = 'j1'").run();
+    assert.equal(await reporter.check(), true);
     db.close();
-    assert.deepEqual(worker.schedules.map((jobs) => jobs.map((j) => j.nextRunAt)), [[new Date(at).toISOString()], [new Date(at + 86_400_000).toISOString()]]);
+    assert.deepEqual(worker.schedules.map((jobs) => jobs.map((j) => j.nextRunAt)), [[new Date(at).toISOString()], [new Date(at + 86_400_000).toISOString()], []]);
   } finally {
     await worker.close();
     rmSync(dir, { recursive: true, force: true });

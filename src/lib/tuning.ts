@@ -28,6 +28,18 @@ export interface FlyTuning {
   /** Long-poll length of one wait call (Fly allows up to 60 s). */
   waitPollSeconds: number;
   healthTimeoutMs: number;
+  /**
+   * A scheduled job of the container wakes its machine this long before it is due (issue 15): a
+   * cold boot takes 25–31 s, a resume well under one. OpenClaw runs a one-shot job that fell due
+   * while it was down only 2 minutes after its start (it defers missed agent turns), so the machine
+   * should be up before the due time.
+   */
+  scheduleWakeLeadMs: number;
+  /**
+   * Within that lead, a machine found running is looked at again this often until the job is due
+   * (it may stop meanwhile, and then needs a wake).
+   */
+  scheduleRecheckMs: number;
 }
 
 export const DEFAULT_FLY_TUNING: FlyTuning = {
@@ -48,6 +60,8 @@ export const DEFAULT_FLY_TUNING: FlyTuning = {
   waitStartedMs: 120_000,
   waitPollSeconds: 60,
   healthTimeoutMs: 30_000,
+  scheduleWakeLeadMs: 60_000,
+  scheduleRecheckMs: 15_000,
 };
 
 /** The container as a route (CONTAINER_* vars). */

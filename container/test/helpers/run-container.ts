@@ -8,7 +8,7 @@
  *   await c.waitHealthy(); ... await c.stop();
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -102,8 +102,18 @@ export async function startContainer(options: {
   /** Files Fly would mount under CONTAINER_WORKSPACE_DIR (config.files). */
   mountFiles?: Record<string, string>;
   echo?: boolean;
+  /**
+   * HOME at this path (created empty; removed by stop) instead of a fresh temp dir: every machine of
+   * one image has the same paths (/home/node on Fly), and OpenClaw files its cron jobs under the
+   * absolute path of its state directory.
+   */
+  home?: string;
 }): Promise<RunningContainer> {
-  const home = mkdtempSync(join(tmpdir(), "soulprint-container-"));
+  const home = options.home ?? mkdtempSync(join(tmpdir(), "soulprint-container-"));
+  if (options.home) {
+    if (existsSync(home) && readdirSync(home).length > 0) throw new Error(`${home} is not empty: a new machine starts with an empty disk`);
+    mkdirSync(home, { recursive: true });
+  }
   const stateDir = join(home, ".openclaw");
   const port = Number(options.env.CONTAINER_PORT ?? (await freePort()));
   const env: Record<string, string> = {

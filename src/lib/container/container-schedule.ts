@@ -7,10 +7,11 @@
  */
 import { HttpError } from "../errors.ts";
 import type { Sql } from "../sql.ts";
+import { DEFAULT_FLY_TUNING } from "../tuning.ts";
 
 export const SCHEDULE_WAKE_JOB = "container_schedule_wake";
-/** Woken this long before a job is due: a cold boot takes 25–31 s, a resume well under one. */
-export const WAKE_LEAD_MS = 60_000;
+/** Woken this long before a job is due, by default (why this long: lib/tuning.ts, `scheduleWakeLeadMs`). */
+export const WAKE_LEAD_MS = DEFAULT_FLY_TUNING.scheduleWakeLeadMs;
 /** A list longer than this is refused: an agent with hundreds of timers is a bug, not a user. */
 export const MAX_SCHEDULED_JOBS = 100;
 /** Times further than this ahead are kept but not armed before they come closer. */
@@ -54,6 +55,7 @@ export class ContainerSchedule {
   constructor(
     private readonly sql: Sql,
     private readonly now: () => number = Date.now,
+    readonly leadMs: number = WAKE_LEAD_MS,
   ) {}
 
   /** Replaces the list; a job whose due time did not move keeps "already woken for it". */
@@ -70,18 +72,18 @@ export class ContainerSchedule {
     return this.sql.all<Row>("SELECT * FROM container_schedule ORDER BY next_run_at, id").map((r) => ({ id: r.id, name: r.name, nextRunAt: new Date(r.next_run_at).toISOString() }));
   }
 
-  /** When the wake job should run next: WAKE_LEAD_MS before the earliest job not yet woken for. */
+  /** When the wake job should run next: the lead before the earliest job not yet woken for. */
   nextWakeAt(): number | null {
     const row = this.sql.one<{ at: number | null }>("SELECT MIN(next_run_at) AS at FROM container_schedule WHERE woken_for IS NULL OR woken_for != next_run_at");
     if (row?.at == null || row.at > this.now() + MAX_AHEAD_MS) return null;
-    return Math.max(this.now(), row.at - WAKE_LEAD_MS);
+    return Math.max(this.now(), row.at - this.leadMs);
   }
 
   /** The jobs a wake now is for (due within the lead, not woken for yet). */
   dueSoon(): { id: string; name: string; at: number }[] {
     return this.sql.all<Row>(
       "SELECT * FROM container_schedule WHERE next_run_at <= ? AND (woken_for IS NULL OR woken_for != next_run_at) ORDER BY next_run_at",
-      this.now() + WAKE_LEAD_MS,
+      this.now() + this.leadMs,
     ).map((r) => ({ id: r.id, name: r.name, at: r.next_run_at }));
   }
 

@@ -205,6 +205,31 @@ export class FlyService {
     await this.object.jobs.schedule(FLY_JOBS.sync, 0);
   }
 
+  /**
+   * Wakes the app's machine through the Machines API for a scheduled job (issue 15): "started" when
+   * a stopped or suspended agent machine was started, "up" when one is started or starting already,
+   * "busy" when one is on its way down or being replaced (look again shortly), "none" when there is
+   * no ready app or no machine. Fly's errors are thrown (the caller falls back to Fly's proxy).
+   */
+  wakeMachine(): Promise<"started" | "up" | "busy" | "none"> {
+    return this.exclusive(async () => {
+      const record = this.ctx.store.read();
+      if (record.state !== "ready" || !record.app) return "none";
+      const userId = this.object.owner().userId;
+      const live = (await this.ctx.client().listMachines(record.app)).filter((m) => isLive(m) && isAgentMachine(m, userId));
+      if (this.ctx.store.read().epoch === record.epoch) this.ctx.store.refreshMachines(live);
+      this.machinesFetchedAt = Date.now();
+      if (live.length === 0) return "none";
+      if (live.some((m) => m.state === "started" || m.state === "starting")) return "up";
+      const asleep = live.find((m) => m.state === "stopped" || m.state === "suspended");
+      if (!asleep) return "busy";
+      // One machine runs the agent; starting it resumes a suspended one from its snapshot.
+      await this.ctx.client().startMachine(record.app, asleep.id);
+      console.log(JSON.stringify({ event: "container_wake", reason: "schedule", via: "machines_api", from: asleep.state }));
+      return "started";
+    });
+  }
+
   /** Runs a reconcile now (tests, operators); returns what it repaired. */
   reconcile(): Promise<string[]> {
     return this.exclusive(async () => {
