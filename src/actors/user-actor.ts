@@ -34,10 +34,12 @@ import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
 import { costUsd, recordUsage } from "../lib/usage.ts";
 import type { BotApiReply, ContainerBotCall } from "../lib/telegram/container-bot-api.ts";
+import type { DownloadedFile } from "../lib/telegram/container-bot-file.ts";
 import { exportStoredData } from "../lib/account-export.ts";
 import { ContainerLife, type ScheduleView } from "../lib/container/container-life.ts";
 import type { StateMeta } from "../lib/container/container-state.ts";
 import { storeImage } from "../lib/images/user-images.ts";
+import { withImages } from "../lib/images/prompt-images.ts";
 import { defineDeletionJob, deletionPending, refuseWhileDeleting, requestDeletion, type DeletionHost } from "../lib/account-deletion.ts";
 
 /** How often the alarm looks at a queue that is still being worked through. */
@@ -137,6 +139,8 @@ export class UserActor extends DurableObject<Env> {
       appUrl: () => this.fly.appUrl(),
       gatewayToken: () => this.fly.gatewayToken(),
       workspaceVersion: () => this.workspace.digest(),
+      // The direct route's loader and caps: the newest images first, within MAX_PROMPT_IMAGE_BYTES.
+      images: async (ids) => (await withImages(this.env.IMAGES, this.requireProfile().userId, [], ids)).userImages,
       waitUntil: (work) => this.ctx.waitUntil(work),
     });
     this.container.defineJobs();
@@ -410,6 +414,11 @@ export class UserActor extends DurableObject<Env> {
       const { status, text } = await this.telegram.containerCall(call);
       return { status, text };
     });
+  }
+
+  /** A file of the user's bot, for the container's Telegram channel (photos it reads, issue 18). */
+  async containerTelegramFile(grant: GatewayGrant, path: string): Promise<RpcResult<DownloadedFile>> {
+    return this.asContainer(grant, () => this.telegram.containerFile(path));
   }
 
   // ---- RPC: Telegram ---------------------------------------------------------------------------

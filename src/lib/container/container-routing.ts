@@ -10,6 +10,7 @@ import type { Profile } from "../profile.ts";
 import type { Sql } from "../sql.ts";
 import type { UpstreamMeter } from "../upstream-meter.ts";
 import type { ReplyProducer } from "../chat/reply-context.ts";
+import type { PromptImage } from "../chat/prompt.ts";
 import { Circuit } from "./circuit.ts";
 import { ContainerProducer, forwardTelegramUpdate, type ContainerTuning } from "./container-client.ts";
 import { chooseRoute, type Route } from "./route.ts";
@@ -26,6 +27,8 @@ export interface ContainerRoutingHost {
   appUrl(): string | null;
   gatewayToken(): Promise<string | null>;
   workspaceVersion(): Promise<string>;
+  /** The bytes of a message's images (the same caps as the direct route's prompt). */
+  images(ids: string[]): Promise<PromptImage[]>;
   waitUntil(work: Promise<unknown>): void;
 }
 
@@ -61,7 +64,7 @@ export class ContainerRouting {
       produce: async (reply) => {
         const [appUrl, gatewayToken, profile] = [this.host.appUrl(), await this.host.gatewayToken(), this.host.profile()];
         if (!appUrl || !gatewayToken || !profile) return false;
-        const target = { appUrl, gatewayToken, userId: profile.userId, workspaceVersion: await this.host.workspaceVersion() };
+        const target = { appUrl, gatewayToken, userId: profile.userId, workspaceVersion: await this.host.workspaceVersion(), images: (ids: string[]) => this.host.images(ids) };
         return new ContainerProducer(target, this.tuning, (reason) => this.openCircuit(reason), this.host.meter.fetch("container")).produce(reply);
       },
     };
