@@ -4,13 +4,15 @@
  * has no token), for the bound chat only, and what the container sends lands in the user's history
  * next to the update it answers.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { env } from "cloudflare:workers";
 import { listDurableObjectIds, runDurableObjectAlarm } from "cloudflare:test";
 import { mintGatewayToken } from "../src/lib/gateway-token.ts";
 import { api, apiJson, newUser } from "./helpers.ts";
 import { control, driveUntil, flyUser, withFly, type FlyUser } from "./fly-helpers.ts";
-import { botToken, calls, connect as connectBot, failNext, say, waitFor } from "./telegram-helpers.ts";
+import { botToken, buildUpdate, calls, connect as connectBot, failNext, flood, say, waitFor } from "./telegram-helpers.ts";
+import { MAX_CONTAINER_FILE_BYTES } from "../src/lib/telegram/container-bot-file.ts";
+import { MAX_HOLD_MS } from "../src/lib/telegram/container-pacing.ts";
 import { connect as connectSocket } from "./ws-client.ts";
 
 interface BotAnswer {
@@ -249,4 +251,155 @@ describe("the container's Bot API calls through the Worker", () => {
     expect((await botCall(signedIn.token, "sendMessage", { chat_id: user.chatId, text: "hijack" })).status).toBe(401);
     expect((await calls(user.token)).length).toBe(before);
   });
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+/** Every console line the Worker and the object write meanwhile (they run in this isolate). */
+function captureLogs(): string[] {
+  const lines: string[] = [];
+  for (const method of ["log", "warn", "error", "info", "debug"] as const) {
+    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
+  }
+  return lines;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function fileGet(gateway: string | null, path: string, headers: Record<string, string> = {}): Promise<Response> {
+  return api(`/api/container/telegram/file/${path}`, { headers: { ...(gateway ? { authorization: `Bearer ${gateway}` } : {}), ...headers } });
+}
+
+/** A photo the owner sends (built by the stand-in, which then serves it to its bot), and its getFile path through the Worker. */
+async function photoPath(user: FlyUser & { token: string; chatId: number; gateway: string }, bytes: Uint8Array): Promise<string> {
+  const built = await buildUpdate(user.token, { chatId: user.chatId, photo: btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join("")) });
+  const sizes = (built.update.message as { photo: { file_id: string }[] }).photo;
+  const got = await botJson(user.gateway, "getFile", { file_id: sizes.at(-1)!.file_id });
+  expect(got.status).toBe(200);
+  return (got.body.result as unknown as { file_path: string }).file_path;
+}
+
+describe("the container's file downloads through the Worker (issue 18)", () => {
+  it("serves a file of the user's own bot to its gateway token only, refuses odd paths and big files, and never shows the token", async () => {
+    const logs = captureLogs();
+    const user = await containerUser();
+    const photo = tinyPng();
+    const path = await photoPath(user, photo);
+    expect(path).toMatch(/^photos\//);
+    const seen: string[] = [];
+    const keep = async (response: Response) => {
+      const text = await response.clone().text();
+      seen.push(JSON.stringify([...response.headers]), text);
+      return response;
+    };
+
+    const got = await keep(await fileGet(user.gateway, path));
+    expect(got.status).toBe(200);
+    expect(new Uint8Array(await got.arrayBuffer())).toEqual(photo);
+
+    // No token, a forged one, or a token naming another user: 401 before any object wakes.
+    expect((await keep(await fileGet(null, path))).status).toBe(401);
+    expect((await keep(await fileGet(`gw1.${user.userId}.1.${"A".repeat(43)}`, path))).status).toBe(401);
+    // Another user's container asks for this path: its own bot has no such file.
+    const other = await containerUser();
+    const foreign = await keep(await fileGet(other.gateway, path));
+    expect(foreign.status).toBe(404);
+    expect(await foreign.json()).toMatchObject({ ok: false, error_code: 404 });
+    expect((await keep(await fileGet(other.gateway, path, { "x-soulprint-user": user.userId }))).status).toBe(401);
+    // A user without a bot: 409, as on the Bot API route.
+    const botless = await containerUser({ bot: false });
+    expect((await keep(await fileGet(botless.gateway, path))).status).toBe(409);
+
+    // Paths that could climb out of /file/bot<token>/: refused before anything reaches Telegram.
+    const before = (await calls(user.token)).length;
+    for (const bad of [".hidden", "photos/.x", "photos/a%2Fb", "photos/a%00b", "photos/a%20b", "a/b/c/d/e", "photos//x"]) {
+      const answer = await keep(await fileGet(user.gateway, bad));
+      expect(answer.status, bad).toBe(400);
+      expect(await answer.json()).toMatchObject({ ok: false, error_code: 400 });
+    }
+    // Dot segments (plain or escaped) are resolved by URL parsing before any route: they land
+    // outside the file route (here on the POST-only Bot API route) and are refused there.
+    for (const climb of ["photos/%2e%2e/%2e%2e/getMe", "photos/../../sendMessage"]) {
+      expect((await keep(await fileGet(user.gateway, climb))).status, climb).toBe(405);
+    }
+    expect((await calls(user.token)).length).toBe(before);
+
+    // Over the cap: Telegram would serve it (bots may download 20 MB), the Worker refuses with 413.
+    const big = new Uint8Array(MAX_CONTAINER_FILE_BYTES + 1);
+    big.set(tinyPng());
+    const bigPath = await photoPath(user, big);
+    const tooBig = await keep(await fileGet(user.gateway, bigPath));
+    expect(tooBig.status).toBe(413);
+    expect(await tooBig.json()).toMatchObject({ ok: false, error_code: 413 });
+
+    // The bot's token is in no answer and no log line (nor its secret half alone).
+    const secret = user.token.split(":")[1]!;
+    for (const text of [...seen, ...logs]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(logs.length + seen.length).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe("the container's streamed previews, paced by the Worker (issue 18)", () => {
+  it("holds an edit through Telegram's 429, coalesces the edits that came meanwhile, and ends with the newest text in chat and history", async () => {
+    const user = await containerUser();
+    const updateId = await forward(user, "tell me about owls");
+    const preview = await botJson(user.gateway, "sendMessage", { chat_id: user.chatId, text: "Owls" });
+    expect(preview.status).toBe(200);
+    const messageId = preview.body.result!.message_id;
+    const edit = (text: string) => botJson(user.gateway, "editMessageText", { chat_id: user.chatId, message_id: messageId, text });
+    const editsOnTelegram = async () => (await calls(user.token, "editMessageText", user.chatId)).filter((c) => c.params.message_id === messageId);
+
+    await failNext(user.token, "editMessageText", { errorCode: 429, retryAfter: 2 });
+    const texts = ["Owls hunt", "Owls hunt at night", "Owls hunt at night and sleep", "Owls hunt at night and sleep by day."];
+    const answers = [edit(texts[0]!)];
+    // The first edit reached Telegram (after the pace's second) and was refused: the Worker holds it.
+    await waitFor(async () => ((await editsOnTelegram()).length > 0) || undefined, 10_000, "the first edit to reach Telegram");
+    for (const text of texts.slice(1)) {
+      answers.push(edit(text));
+      await sleep(50);
+    }
+    const answered = await Promise.all(answers);
+    // The container saw no 429: every call was answered ok, with the message as it now reads.
+    for (const a of answered) {
+      expect(a.status).toBe(200);
+      expect(a.body).toMatchObject({ ok: true, result: { message_id: messageId, text: texts.at(-1) } });
+    }
+    const made = await editsOnTelegram();
+    // The refused edit, then ONE edit carrying the newest text: the three that came meanwhile coalesced.
+    expect(made.map((c) => [c.ok, c.params.text])).toEqual([[false, texts[0]], [true, texts.at(-1)]]);
+    expect(made[1]!.time - made[0]!.time).toBeGreaterThanOrEqual(1_990);
+    // The pace: the first edit waited its second after the preview's send.
+    const sent = (await calls(user.token, "sendMessage", user.chatId)).find((c) => c.result?.message_id === messageId)!;
+    expect(made[0]!.time - sent.time).toBeGreaterThanOrEqual(990);
+
+    // Edits one after another keep a second apart, even against Telegram's own flood control.
+    await flood(user.token, 900, 1);
+    for (const text of ["Owls hunt at night and sleep by day. Their", "Owls hunt at night and sleep by day. Their feathers are silent."]) {
+      expect((await edit(text)).body.ok).toBe(true);
+    }
+    await flood(user.token, 0);
+    const all = await editsOnTelegram();
+    const paced = all.slice(-3);
+    expect(paced.every((c) => c.ok)).toBe(true);
+    for (let i = 1; i < paced.length; i++) expect(paced[i]!.time - paced[i - 1]!.time).toBeGreaterThanOrEqual(990);
+
+    // What the chat shows is what history holds.
+    const final = "Owls hunt at night and sleep by day. Their feathers are silent.";
+    expect(all.at(-1)!.params.text).toBe(final);
+    const reply = (await history(user)).filter((m) => m.replyTo === `tg-${updateId}`);
+    expect(reply.map((m) => m.text)).toEqual([final]);
+  }, 60_000);
+
+  it("passes a 429 whose retry_after is longer than it may hold straight back to the container", async () => {
+    const user = await containerUser();
+    const preview = await botJson(user.gateway, "sendMessage", { chat_id: user.chatId, text: "Hello" });
+    const retryAfter = Math.ceil(MAX_HOLD_MS / 1000) + 5;
+    await failNext(user.token, "editMessageText", { errorCode: 429, retryAfter });
+    const answer = await botJson(user.gateway, "editMessageText", { chat_id: user.chatId, message_id: preview.body.result!.message_id, text: "Hello there" });
+    expect(answer.status).toBe(429);
+    expect(answer.body).toEqual({ ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
+    expect((await calls(user.token, "editMessageText", user.chatId)).length).toBe(1);
+  }, 30_000);
 });

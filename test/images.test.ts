@@ -13,6 +13,7 @@ import { PHOTO_TOO_LARGE, PHOTO_UNREADABLE } from "../src/lib/telegram/messages.
 import { api, apiJson, errorCode, jsonInit, newUser, type TestUser } from "./helpers.ts";
 import { requests, scenario, script } from "./bedrock-control.ts";
 import { actorOf, botToken, calls, connect, runJobs, say, waitFor, waitForTexts } from "./telegram-helpers.ts";
+import { control, driveUntil, flyUser, withFly } from "./fly-helpers.ts";
 
 const bytesOf = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 const base64 = (bytes: Uint8Array) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
@@ -189,5 +190,34 @@ describe("a photo from Telegram", () => {
       await runJobs(user);
       return (await runInDurableObject(actorOf(user), (actor: UserActor) => actor.telegram.store.pendingCount())) === 0;
     }, 10_000, "the inbox to drain");
+  }, 60_000);
+});
+
+describe("an image for a paid user whose messages go to their container", () => {
+  it("reaches the container's /v1/chat/completions as an image_url part (a base64 data URL of the stored bytes) after the text", async () => {
+    const user = await flyUser("paid");
+    await withFly(user, (fly) => fly.provision());
+    await driveUntil(user, (s) => s.state === "ready");
+    const png = pngWithText();
+    const jpeg = jpegWithExif();
+    const first = await upload(user, png);
+    const second = await upload(user, jpeg, "image/jpeg");
+    expect(first.status).toBe(201);
+    const reply = await apiJson<{ via: string; status: string }>("/api/chat", jsonInit("POST", { text: "what are these?", images: [first.body.id, second.body.id] }, { ...user.auth, accept: "application/json" }));
+    expect(reply.body).toMatchObject({ via: "container", status: "done" });
+
+    const app = await control<{ requests: { path: string; said?: string }[] }>(`apps/${user.app}/requests`);
+    const asked = app.requests.filter((r) => r.path === "/v1/chat/completions").at(-1)!;
+    const content = JSON.parse(asked.said!) as { type: string; text?: string; image_url?: { url: string } }[];
+    expect(content[0]).toEqual({ type: "text", text: "what are these?" });
+    // The bytes R2 holds (metadata stripped), in the order they were attached, each with its real type.
+    expect(content.slice(1)).toEqual([
+      { type: "image_url", image_url: { url: `data:image/png;base64,${base64(stripMetadata(png, "png"))}` } },
+      { type: "image_url", image_url: { url: `data:image/jpeg;base64,${base64(stripMetadata(jpeg, "jpeg"))}` } },
+    ]);
+    // Text alone stays a plain string, as before.
+    await apiJson("/api/chat", jsonInit("POST", { text: "and words only" }, { ...user.auth, accept: "application/json" }));
+    const plain = (await control<{ requests: { path: string; said?: string }[] }>(`apps/${user.app}/requests`)).requests.filter((r) => r.path === "/v1/chat/completions").at(-1)!;
+    expect(plain.said).toBe("and words only");
   }, 60_000);
 });

@@ -6,6 +6,8 @@
  * Worker. Everything else (`getMe`, `sendMessage`, `sendChatAction`, ...) goes to the Worker's Bot
  * API route (`$SOULPRINT_CALLBACK_URL/api/container/telegram/<method>`) with the gateway token: the
  * Worker makes the call with the user's bot, checks the chat, and stores what is sent in history.
+ * File downloads (`/file/bot<token>/<file_path>`, a photo OpenClaw reads) go to the Worker's file
+ * route (`.../api/container/telegram/file/<file_path>`), which downloads with the user's bot.
  * The token in OpenClaw's URL is a placeholder and goes nowhere.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -42,6 +44,9 @@ export interface BotApiShimOptions {
   host?: string;
   log?: (line: string) => void;
 }
+
+/** `/file/bot<placeholder>/<file_path>`: the placeholder token is dropped, the path goes on as it came. */
+const FILE_PATH = /^\/file\/bot[^/]+\/(.+)$/;
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host", "content-length"]);
 
@@ -92,11 +97,15 @@ export async function startBotApiShim(options: BotApiShimOptions): Promise<BotAp
       return json(res, 200, { ok: true, result: { url: advertised.url, has_custom_certificate: false, pending_update_count: 0, max_connections: 40 } });
     }
 
-    if (!match) {
-      // File downloads (`/file/bot<token>/<path>`) would need the bot's token: the Worker keeps it.
+    // File downloads (`/file/bot<token>/<file_path>`, after getFile) need the bot's token, which
+    // the Worker keeps: its file route downloads with the user's bot (issue 18).
+    const file = match ? null : FILE_PATH.exec(url.pathname);
+    if (!match && !(file && (req.method === "GET" || req.method === "HEAD"))) {
       record(url.pathname.split("/")[1] ?? "request", "refused", 404);
       return json(res, 404, { ok: false, error_code: 404, description: "Not Found: this container reaches Telegram only through the Worker's Bot API route" });
     }
+    const name = match ? match[1]! : "file";
+    const target = match ? `${upstream}/${match[1]}${url.search}` : `${upstream}/file/${file![1]}`;
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined || HOP_BY_HOP.has(k) || k === "authorization") continue;
@@ -105,18 +114,18 @@ export async function startBotApiShim(options: BotApiShimOptions): Promise<BotAp
     headers.set("authorization", `Bearer ${options.gatewayToken}`);
     let upstreamRes: Response;
     try {
-      upstreamRes = await fetch(`${upstream}/${match[1]}${url.search}`, {
+      upstreamRes = await fetch(target, {
         method: req.method,
         headers,
         body: req.method === "GET" || req.method === "HEAD" ? undefined : body,
         signal: AbortSignal.timeout(120_000),
       });
     } catch (error) {
-      record(match?.[1] ?? url.pathname, "forwarded", 502);
-      log(`bot api: ${match?.[1] ?? "request"} could not reach ${upstream}: ${(error as Error).message}`);
+      record(name, "forwarded", 502);
+      log(`bot api: ${name} could not reach ${upstream}: ${(error as Error).message}`);
       return json(res, 502, { ok: false, error_code: 502, description: "Bad Gateway: the Bot API could not be reached" });
     }
-    record(match?.[1] ?? url.pathname, "forwarded", upstreamRes.status);
+    record(name, "forwarded", upstreamRes.status);
     const out: Record<string, string> = {};
     upstreamRes.headers.forEach((v, k) => {
       if (!HOP_BY_HOP.has(k) && k !== "content-encoding") out[k] = v;

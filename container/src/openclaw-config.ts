@@ -26,6 +26,9 @@ export const OPENAI_COMPAT_PROVIDER = "soulprint";
  */
 export const PLACEHOLDER_BOT_TOKEN = "0:the-worker-holds-this-bots-token";
 
+/** The Worker's file route cap (MAX_CONTAINER_FILE_BYTES in src/lib/telegram/container-bot-file.ts), in MiB. */
+export const TELEGRAM_MEDIA_MAX_MB = 10;
+
 const envRef = (id: string) => ({ source: "env", provider: "default", id });
 
 /** Sizes for a model OpenClaw may not know (explicit entries bypass Bedrock discovery). */
@@ -129,6 +132,15 @@ export function buildOpenClawConfig(contract: Contract, ports: InternalPorts, pa
         dmPolicy: "open",
         allowFrom: ["*"],
         joinIntro: false,
+        // The answer streams into one preview message (sendMessage, then editMessageText about once
+        // a second), finalised in place: the direct route's Telegram streaming, through the Worker's
+        // Bot API route, which paces those edits per chat and honours 429s (issue 18). OpenClaw's
+        // default ("progress") shows a status draft and the answer only at the end. Tool lines stay
+        // out of the preview, so what streams is the answer's own text, as on the direct route.
+        streaming: { mode: "partial", preview: { toolProgress: false } },
+        // Photos and files the person sends are downloaded through the Worker, which takes at most
+        // this much (container-bot-file.ts); OpenClaw skips a bigger one before asking.
+        mediaMaxMb: TELEGRAM_MEDIA_MAX_MB,
       },
     };
   }

@@ -23,6 +23,13 @@ async function startWorkerRoute(telegramUrl: string): Promise<{ url: string; see
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     seen.push(`${req.headers.authorization} ${req.url}`);
+    const filePath = /^\/api\/container\/telegram\/file\/(.+)$/.exec(req.url ?? "")?.[1];
+    if (filePath && req.method === "GET" && req.headers.authorization === `Bearer ${GATEWAY_TOKEN}`) {
+      // The Worker's file route: the download made with the bot it holds.
+      const upstream = await fetch(`${telegramUrl}/file/bot${TOKEN}/${filePath}`);
+      res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/octet-stream" }).end(Buffer.from(await upstream.arrayBuffer()));
+      return;
+    }
     const method = /^\/api\/container\/telegram\/([A-Za-z]+)$/.exec(req.url ?? "")?.[1];
     if (req.headers.authorization !== `Bearer ${GATEWAY_TOKEN}` || !method) {
       res.writeHead(401, { "content-type": "application/json" }).end('{"ok":false,"error_code":401,"description":"Unauthorized"}');
@@ -78,8 +85,21 @@ test("setWebhook/deleteWebhook/setMyCommands/getUpdates stay local; sendMessage 
     // Every call reached the Worker with the gateway token; the placeholder bot token went nowhere.
     assert.ok(worker.seen.every((line) => line.startsWith(`Bearer ${GATEWAY_TOKEN} /api/container/telegram/`)), worker.seen.join("\n"));
     assert.ok(!worker.seen.some((line) => line.includes(PLACEHOLDER_BOT_TOKEN)));
-    const file = await fetch(`${shim.url}/file/bot${PLACEHOLDER_BOT_TOKEN}/photos/1.jpg`);
-    assert.equal(file.status, 404, "file downloads would need the bot's token, which the container does not hold");
+
+    // A photo's download (after getFile): the shim drops the placeholder and asks the Worker's file
+    // route, which downloads it with the bot it holds.
+    const photo = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const built = (await (await fetch(`${telegram.url}/__control/deliver`, { method: "POST", body: JSON.stringify({ token: TOKEN, chatId: 4242, photo: photo.toString("base64"), dryRun: true }) })).json()) as { update: { message: { photo: { file_id: string }[] } } };
+    const fileId = built.update.message.photo.at(-1)!.file_id;
+    const got = (await (await api("getFile", { file_id: fileId })).json()) as { result: { file_path: string } };
+    const file = await fetch(`${shim.url}/file/bot${PLACEHOLDER_BOT_TOKEN}/${got.result.file_path}`);
+    assert.equal(file.status, 200);
+    assert.deepEqual(Buffer.from(await file.arrayBuffer()), photo);
+    assert.equal(worker.seen.at(-1), `Bearer ${GATEWAY_TOKEN} /api/container/telegram/file/${got.result.file_path}`);
+    assert.ok(!worker.seen.some((line) => line.includes(PLACEHOLDER_BOT_TOKEN)));
+    // Anything else outside /bot<token>/<method> stays refused, as does a file upload attempt.
+    assert.equal((await fetch(`${shim.url}/elsewhere`)).status, 404);
+    assert.equal((await fetch(`${shim.url}/file/bot${PLACEHOLDER_BOT_TOKEN}/photos/x.jpg`, { method: "POST", body: "x" })).status, 404);
   } finally {
     await shim.close();
     await worker.close();

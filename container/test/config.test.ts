@@ -181,6 +181,9 @@ test("Telegram: webhook mode on the loopback listener, Bot API through the shim 
   assert.equal(tg.webhookHost, "127.0.0.1");
   assert.equal(tg.webhookPort, 2222);
   assert.equal(tg.apiRoot, "http://127.0.0.1:3333");
+  // Issue 18: the answer streams as edits of one preview (paced by the Worker); files up to the Worker's cap.
+  assert.deepEqual(tg.streaming, { mode: "partial", preview: { toolProgress: false } });
+  assert.equal(tg.mediaMaxMb, 10);
   const without = buildOpenClawConfig(readContract({ ...WORKER_ENV, TELEGRAM_WEBHOOK_SECRET: "" }), readInternalPorts({}), paths) as Obj;
   assert.equal(without.channels, undefined);
 });

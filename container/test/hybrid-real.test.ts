@@ -16,6 +16,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { crc32, deflateSync } from "node:zlib";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startLocalStack, type LocalStack } from "../../dev/local-stack.ts";
@@ -34,7 +35,7 @@ const WORKER_SECRETS = ["AUTH_SECRET", "USER_ID_SALT", "ADMIN_TOKEN", "ENCRYPTIO
 
 interface Usage { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; images: number; costUsd: number }
 type Today = Usage & { date: string; byVia: { container?: Usage; bedrock?: Usage } };
-interface Recorded { seq: number; key: string; operation: string; outcome?: string; status?: number; body: { tools?: { name: string }[]; messages?: { role: string; content: unknown }[]; system?: unknown } }
+interface Recorded { seq: number; time: number; key: string; operation: string; outcome?: string; status?: number; body: { tools?: { name: string }[]; messages?: { role: string; content: unknown }[]; system?: unknown } }
 interface StoredMessage { id: string; role: string; text: string; channel: string; via?: string; replyTo?: string; status?: string }
 
 let stack: LocalStack;
@@ -99,6 +100,48 @@ async function sayOnTelegram(text: string): Promise<number> {
   const delivered = await telegram<{ updateId: number; status: number }>("deliver", { token: BOT_TOKEN, chatId: CHAT_ID, text });
   assert.equal(delivered.status, 200, "the Worker took the update");
   return delivered.updateId;
+}
+
+/** A real PNG of `size`×`size` pixels of one colour (a decoder-valid file: the model stand-in sniffs it). */
+function png(size: number, rgb: [number, number, number]): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, "latin1");
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, "latin1"), data])), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(size * 3).map((_, i) => rgb[i % 3]!)]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: size }, () => row)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0))]);
+}
+
+type Block = { type: string; text?: string; source?: { type: string; media_type: string; data: string } };
+
+/** The image blocks of the last user message of a recorded Claude request. */
+function imageBlocksOf(request: Recorded): Block[] {
+  const lastUser = [...(request.body.messages ?? [])].reverse().find((m) => m.role === "user");
+  return (Array.isArray(lastUser?.content) ? (lastUser!.content as Block[]) : []).filter((b) => b.type === "image");
+}
+
+interface BotCall { seq: number; time: number; method: string; ok: boolean; errorCode?: number; params: { text?: string; message_id?: number }; result?: { message_id?: number; text?: string } }
+
+/** The bot's calls in the owner's chat (or, `anyChat`, all of them: getFile names no chat). */
+async function botCalls(method?: string, anyChat = false): Promise<BotCall[]> {
+  return (await telegram<{ calls: BotCall[] }>(`calls?token=${encodeURIComponent(BOT_TOKEN)}${anyChat ? "" : `&chatId=${CHAT_ID}`}${method ? `&method=${method}` : ""}`)).calls;
+}
+
+/** ~`chars` characters of plain prose (no Markdown, so Telegram's text is the model's text). */
+function prose(chars: number): string {
+  const words = ["quiet", "river", "morning", "lantern", "garden", "stone", "window", "letter", "harbour", "meadow"];
+  let text = "";
+  for (let i = 0; text.length < chars - 1; i++) text += (text ? " " : "") + words[(i * 7) % words.length];
+  return `${text.slice(0, chars - 1).trimEnd()}.`;
 }
 
 async function bootContainer(): Promise<RunningContainer> {
@@ -270,6 +313,95 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     // The bot's webhook stayed the Worker's.
     const { bots } = await telegram<{ bots: { webhook: { url: string } }[] }>(`bots?token=${encodeURIComponent(BOT_TOKEN)}`);
     assert.match(bots[0]!.webhook.url, new RegExp(`^${stack.base.replace(/[.:/]/g, "\\$&")}/telegram/webhook/`));
+  });
+
+  it("a photo sent to the bot on Telegram reaches the model through the container as an image block with its bytes", async () => {
+    const photo = png(4, [200, 120, 40]);
+    await bedrock("script", { key: "hr-photo", replies: [{ text: "An orange square, I think." }] });
+    const before = (await sentTexts()).length;
+    const delivered = await telegram<{ updateId: number; status: number }>("deliver", { token: BOT_TOKEN, chatId: CHAT_ID, photo: photo.toString("base64"), caption: "[[scenario:hr-photo]] what is this?" });
+    assert.equal(delivered.status, 200);
+    const sent = await waitFor("the container's answer to the photo", async () => (await sentTexts()).slice(before).find((t) => t.includes("orange square")), 180_000).catch(async (error: Error) => {
+      throw new Error(`${error.message}; model calls ${JSON.stringify((await requestsFor("hr-photo")).map((r) => ({ outcome: r.outcome, status: r.status })))}`);
+    });
+    assert.equal(sent, "An orange square, I think.");
+    const calls = await requestsFor("hr-photo");
+    assert.ok(calls.length >= 1);
+    const images = imageBlocksOf(calls[0]!);
+    assert.equal(images.length, 1, JSON.stringify(calls[0]!.body.messages).slice(0, 600));
+    assert.deepEqual(images[0]!.source, { type: "base64", media_type: "image/png", data: photo.toString("base64") });
+    assert.equal(calls[0]!.status ?? 200, 200, "Bedrock (the stand-in, with its rules) accepted the image block");
+    // OpenClaw fetched it through the Worker's file route (the shim holds no token): getFile went to Telegram.
+    assert.ok((await botCalls("getFile", true)).some((c) => c.ok));
+  });
+
+  it("an image sent with a web chat message reaches the model through the container as an image block", async () => {
+    const image = png(3, [30, 90, 220]);
+    const uploaded = await api<{ id: string }>("/api/images", { method: "POST", headers: { ...auth, "content-type": "image/png" }, body: image });
+    assert.equal(uploaded.status, 201);
+    await bedrock("script", { key: "hr-webimg", replies: [{ text: "A small blue square." }] });
+    const reply = await api<{ via: string; text: string; status: string }>("/api/chat", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ id: "real-img", text: "[[scenario:hr-webimg]] what colour is this?", images: [uploaded.body.id] }),
+    });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.equal(reply.body.via, "container");
+    assert.equal(reply.body.text, "A small blue square.");
+    const calls = await requestsFor("hr-webimg");
+    const images = imageBlocksOf(calls[0]!);
+    assert.equal(images.length, 1, JSON.stringify(calls[0]!.body.messages).slice(0, 600));
+    // No metadata to strip in this PNG: the bytes the person sent, as they sent them.
+    assert.deepEqual(images[0]!.source, { type: "base64", media_type: "image/png", data: image.toString("base64") });
+  });
+
+  it("a long container reply on Telegram streams in several paced steps and ends identical to history", async () => {
+    const text = prose(1_000);
+    const delayMs = 250;
+    // The stand-in keys a request by the first marker in its body, and this Telegram conversation
+    // already carries earlier ones: the reply is queued under each, the unused queues cleared after.
+    const keys = ["hr-stream", "hr-photo", "hr-tg"];
+    for (const key of keys) await bedrock("script", { key, replies: [{ text, pieces: 25, delayMs }] });
+    const since = (await botCalls()).at(-1)?.seq ?? 0;
+    const t0 = Date.now();
+    const updateId = await sayOnTelegram("[[scenario:hr-stream]] tell me a long story");
+    const stored = await waitFor("the streamed reply in history", async () => {
+      const reply = (await history()).find((m) => m.replyTo === `tg-${updateId}`);
+      return reply?.text === text ? reply : undefined;
+    }, 180_000).catch(async (error: Error) => {
+      const made = (await botCalls()).filter((c) => c.seq > since).map((c) => `${c.method}${c.ok ? "" : ` ${c.errorCode}`}: ${String(c.params.text ?? "").slice(0, 40)}`);
+      const asked = (await bedrock<{ requests: Recorded[] }>("requests?limit=20")).requests.filter((r) => r.time >= t0).map((r) => ({ key: r.key, outcome: r.outcome, status: r.status }));
+      throw new Error(`${error.message}; bot calls ${JSON.stringify(made)}; model calls ${JSON.stringify(asked)}; stored ${JSON.stringify((await history()).find((m) => m.replyTo === `tg-${updateId}`)?.text?.slice(0, 80))}`);
+    });
+    const used: Recorded[] = [];
+    for (const key of keys) {
+      const mine = (await requestsFor(key)).filter((r) => r.time >= t0);
+      used.push(...mine);
+      if (mine.length === 0) await fetch(`${stack.bedrockUrl}/__control/script?key=${key}`, { method: "DELETE" });
+    }
+    assert.equal(used.length, 1, "one model call for the turn");
+    const made = (await botCalls()).filter((c) => c.seq > since);
+    const preview = made.find((c) => c.method === "sendMessage" && c.ok)!;
+    const messageId = preview.result!.message_id!;
+    // The steps the person saw: the preview, then edits of that same message, each showing more.
+    const steps = made.filter((c) => c.ok && ((c.method === "sendMessage" && c.result?.message_id === messageId) || (c.method === "editMessageText" && c.params.message_id === messageId)));
+    assert.ok(steps.length >= 3, `several visible steps, saw ${steps.length}: ${made.map((c) => c.method).join(", ")}`);
+    for (const [i, step] of steps.entries()) {
+      const shown = String(step.params.text);
+      assert.ok(text.startsWith(shown.replace(/…$/, "").trimEnd()), `step ${i} is a prefix of the reply: ${JSON.stringify(shown.slice(0, 60))}`);
+      if (i > 0) assert.ok(step.time - steps[i - 1]!.time >= 990, `steps a second apart at least (${step.time - steps[i - 1]!.time} ms)`);
+    }
+    // It ends as what history holds, in that one message.
+    assert.equal(steps.at(-1)!.params.text, text);
+    assert.equal(stored.text, text);
+    assert.equal(stored.via, "container");
+    assert.equal(made.filter((c) => c.method === "sendMessage" && c.ok).length, 1, "one message, edited in place");
+
+    const firstPieceAt = used[0]!.time + delayMs;
+    const byMethod: Record<string, number> = {};
+    for (const c of made) byMethod[c.method] = (byMethod[c.method] ?? 0) + 1;
+    figures.push(`1,000-character container reply on Telegram: ${made.length} Bot API calls ${JSON.stringify(byMethod)}`);
+    figures.push(`model's first piece → first visible text on Telegram (through the container): ${preview.time - firstPieceAt} ms`);
   });
 
   it("no secret of the Worker is in the container's environment or in any file under its state and workspace", () => {

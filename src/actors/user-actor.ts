@@ -35,6 +35,7 @@ import { TelegramService } from "../lib/telegram/telegram-service.ts";
 import { botPool } from "../lib/telegram/pool.ts";
 import { ModelGateway, type GatewayAnswer } from "../lib/container/model-gateway.ts";
 import type { BotApiReply, ContainerBotCall } from "../lib/telegram/container-bot-api.ts";
+import type { DownloadedFile } from "../lib/telegram/container-bot-file.ts";
 import { exportStoredData } from "../lib/account-export.ts";
 import { ContainerLife, type ScheduleView } from "../lib/container/container-life.ts";
 import type { StateMeta } from "../lib/container/container-state.ts";
@@ -330,6 +331,11 @@ export class UserActor extends DurableObject<Env> {
       const { status, text } = await this.telegram.containerCall(call);
       return { status, text };
     });
+  }
+
+  /** A file of the user's bot, for the container's Telegram channel (photos it reads, issue 18). */
+  async containerTelegramFile(grant: GatewayGrant, path: string): Promise<RpcResult<DownloadedFile>> {
+    return this.#asContainer(grant, () => this.telegram.containerFile(path));
   }
 
   // ---- RPC: Telegram ---------------------------------------------------------------------------

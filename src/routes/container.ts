@@ -9,6 +9,7 @@ import { MAX_FILE_BYTES, validateFileName } from "../lib/workspace.ts";
 import { authenticateContainer } from "../lib/gateway-token.ts";
 import { pathParam } from "../lib/path.ts";
 import { allowedContainerMethod, assertSupportedBody, botApiErrorResponse, MAX_CONTAINER_BOT_BODY_BYTES } from "../lib/telegram/container-bot-api.ts";
+import { checkFilePath, type DownloadedFile } from "../lib/telegram/container-bot-file.ts";
 import { MAX_STATE_BYTES, STATE_CONTENT_TYPE, type StateMeta } from "../lib/container/container-state.ts";
 
 /** The user's container calling back: GATEWAY_TOKEN checked here, before any object wakes. */
@@ -89,6 +90,8 @@ export function containerRoutes(router: AppRouter): void {
    * in the Bot API's shape: the container's Telegram client reads it as it would read Telegram.
    * The method and the body's type and size are checked before the object wakes.
    */
+  containerFileRoute(router);
+
   router.post("/api/container/telegram/:method", async (request, env) => {
     try {
       const grant = await authenticateContainer(request, env);
@@ -100,6 +103,29 @@ export function containerRoutes(router: AppRouter): void {
       return new Response(answer.text, { status: answer.status, headers: { "content-type": "application/json" } });
     } catch (error) {
       if (!(error instanceof HttpError)) console.error(JSON.stringify({ event: "container_telegram_failed", error: logSafe(error) }));
+      return botApiErrorResponse(error);
+    }
+  });
+}
+
+/** The file route's prefix; what follows is getFile's `file_path`, as the Bot API's `/file/bot<token>/` takes it. */
+const FILE_PREFIX = "/api/container/telegram/file/";
+
+/**
+ * `GET /api/container/telegram/file/<file_path>`: a file of the user's bot, downloaded by the Worker
+ * with the bot's token (container-bot-file.ts), since the container has none. Refusals are in the
+ * Bot API's shape like the other Bot API answers; the path is checked before any object wakes.
+ */
+function containerFileRoute(router: AppRouter): void {
+  router.get(`${FILE_PREFIX}*`, async (request, env) => {
+    try {
+      const grant = await authenticateContainer(request, env);
+      const encoded = new URL(request.url).pathname.slice(FILE_PREFIX.length);
+      checkFilePath(encoded);
+      const file = (await unwrap(userActor(env, grant.userId).containerTelegramFile(grant, encoded))) as unknown as DownloadedFile;
+      return new Response(file.bytes, { headers: { "content-type": file.contentType, "content-length": String(file.bytes.byteLength), "cache-control": "no-store" } });
+    } catch (error) {
+      if (!(error instanceof HttpError)) console.error(JSON.stringify({ event: "container_telegram_file_failed", error: logSafe(error) }));
       return botApiErrorResponse(error);
     }
   });

@@ -13,6 +13,8 @@ import { AppError, UpstreamError } from "../errors.ts";
 import type { ReplyContext, ReplyProducer } from "../chat/reply-context.ts";
 import { readCompletionStream } from "./openai-sse.ts";
 import { requestWhileWaking } from "./wake-request.ts";
+import { userContent } from "./container-message.ts";
+import type { PromptImage } from "../chat/prompt.ts";
 
 export interface ContainerTarget {
   appUrl: string;
@@ -20,6 +22,8 @@ export interface ContainerTarget {
   userId: string;
   /** The workspace's version (its ETag); the container re-reads the workspace when it moved on. */
   workspaceVersion?: string;
+  /** The images the message carries, read from R2 (none for text alone). */
+  images?(ids: string[]): Promise<PromptImage[]>;
 }
 
 /** The header that tells the container which workspace version the Worker has (issue 15). */
@@ -106,12 +110,15 @@ export class ContainerProducer implements ReplyProducer {
 
   /** Connects, retrying while the machine wakes; null means "give this message to Bedrock". */
   private async connect(reply: ReplyContext, stop: AbortSignal): Promise<Response | null> {
+    // Read once, before the first attempt: a retry while the machine wakes sends the same body.
+    const images = reply.userImageIds.length && this.target.images ? await this.target.images(reply.userImageIds) : [];
+    const body = JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: userContent(reply.userText, images) }] });
     const { response, reason } = await requestWhileWaking(
       this.tuning,
       (wake) => this.fetcher(`${this.target.appUrl}/v1/chat/completions`, {
         method: "POST",
         headers: { authorization: `Bearer ${this.target.gatewayToken}`, "content-type": "application/json", accept: "text/event-stream", ...versionHeader(this.target.workspaceVersion) },
-        body: JSON.stringify({ model: "openclaw", stream: true, user: `soulprint:${this.target.userId}`, messages: [{ role: "user", content: reply.userText }] }),
+        body,
         // Once the container answers, the body is bounded by `stop` alone (idle timeout, cap).
         signal: AbortSignal.any([wake, stop]),
       }),

@@ -9,6 +9,8 @@ import type { Workspace } from "../workspace.ts";
 import type { FlyService } from "../fly/fly-service.ts";
 import { webhookSecretOf } from "../telegram/telegram-store.ts";
 import type { ReplyProducer } from "../chat/reply-context.ts";
+import type { PromptImage } from "../chat/prompt.ts";
+import { withImages } from "../images/prompt-images.ts";
 import { Circuit } from "./circuit.ts";
 import { ContainerProducer, forwardTelegramUpdate } from "./container-client.ts";
 import { probeHealth } from "./health-probe.ts";
@@ -49,7 +51,7 @@ export class ContainerRouting {
       produce: async (reply) => {
         const [appUrl, gatewayToken, profile] = [this.deps.fly.appUrl(), await this.deps.fly.gatewayToken(), this.ctx.profile()];
         if (!appUrl || !gatewayToken || !profile) return false;
-        const target = { appUrl, gatewayToken, userId: profile.userId, workspaceVersion: await this.deps.workspace.digest() };
+        const target = { appUrl, gatewayToken, userId: profile.userId, workspaceVersion: await this.deps.workspace.digest(), images: (ids: string[]) => this.images(ids) };
         return new ContainerProducer(target, this.ctx.config.container, (reason) => this.openCircuit(reason), this.ctx.meter.fetch("container")).produce(reply);
       },
     };
@@ -68,6 +70,11 @@ export class ContainerRouting {
     const delivered = await forwardTelegramUpdate({ appUrl, webhookSecret, workspaceVersion }, update, this.ctx.config.container, this.ctx.meter.fetch("container"));
     if (!delivered) this.openCircuit("the container did not take a Telegram update");
     return delivered;
+  }
+
+  /** The bytes of a message's images, with the direct route's loader and caps (newest first, within MAX_PROMPT_IMAGE_BYTES). */
+  private async images(ids: string[]): Promise<PromptImage[]> {
+    return (await withImages(this.ctx.env.IMAGES, this.ctx.owner().userId, [], ids)).userImages;
   }
 
   private openCircuit(reason: string): void {

@@ -31,6 +31,7 @@ import type { ContainerTelegramHistory } from "./container-history.ts";
 import type { ChatFrame } from "../chat/frames.ts";
 import { MAX_IMAGE_BYTES } from "../images/image-bytes.ts";
 import { receivePhoto } from "./photo-in.ts";
+import type { ChatPace } from "./chat-pace.ts";
 import { draftIdFor, grammyTransport, TelegramReplyStream } from "./reply-stream.ts";
 import { createStreamApi } from "./bot.ts";
 
@@ -59,6 +60,8 @@ export interface InboxHost {
   forwardToContainer?(update: unknown, beforeForward: () => void): Promise<boolean>;
   /** Where a forwarded update is stored as the user's message. */
   containerHistory?: ContainerTelegramHistory;
+  /** The chat's preview pace, shared with the container's previews to the same chat. */
+  pace?(chatId: number): ChatPace;
   fetch?: typeof fetch;
 }
 
@@ -203,6 +206,7 @@ export class TelegramInbox {
       draftId: draftIdFor(row.updateId),
       mode: row.streamMessageId !== null || this.draftsRefused ? "edit" : "draft",
       messageId: row.streamMessageId,
+      ...(this.host.pace ? { pace: this.host.pace(decision.chatId) } : {}),
       onMessage: (messageId) => store.markStreamMessage(row.updateId, messageId),
       onVisible: stopTyping,
       onDraftsRefused: () => {

@@ -3,11 +3,11 @@
  * pace: as a draft (`sendMessageDraft`, Bot API 9.5+, private chats: an animated preview that the
  * final `sendMessage` replaces), or, where drafts are refused, as one message edited in place.
  *
- * The pace respects Telegram's limits: the first text goes out at once, then at most one call per
- * `minIntervalMs` per chat (Telegram asks bots to stay near one message a second per chat), never
- * more than one call in flight, each carrying the whole text so far, so a call skipped or refused
- * loses nothing. A 429 pauses the stream for its `retry_after`. Edited text only grows: once it
- * would pass Telegram's 4,096 characters the message stops changing until the reply is finished.
+ * The pace respects Telegram's limits (chat-pace.ts, shared with the container's previews through
+ * the Bot API route): the first text goes out at once, then at most one call per interval per chat,
+ * never more than one call in flight, each carrying the whole text so far, so a call skipped or
+ * refused loses nothing. A 429 pauses the stream for its `retry_after`. Edited text only grows: once
+ * it would pass Telegram's 4,096 characters the message stops changing until the reply is finished.
  *
  * Previews only: the finished reply is sent by the caller (the inbox's stored plan, or the
  * container route), after `finish()` has let the last preview land, so no preview follows it.
@@ -16,6 +16,7 @@ import { GrammyError, type Api } from "grammy/web";
 import { isEntityParseError, markdownToTelegramHtml } from "./format.ts";
 import { retryAfterMs } from "./bot.ts";
 import { splitForTelegram, TELEGRAM_TEXT_LIMIT } from "./split.ts";
+import { ChatPace } from "./chat-pace.ts";
 
 export type StreamMode = "draft" | "edit";
 
@@ -33,7 +34,8 @@ export interface StreamOptions {
   mode: StreamMode;
   /** Edit mode: the message an earlier attempt at this reply already streamed into. */
   messageId?: number | null;
-  minIntervalMs?: number;
+  /** The chat's pace (shared with the container's previews to the same chat); a fresh one by default. */
+  pace?: ChatPace;
   /** Edit mode: the message now being edited (stored, so a retry edits it instead of posting another). */
   onMessage?(messageId: number): void;
   /** The first text is visible (typing can stop). */
@@ -53,7 +55,6 @@ export interface StreamStats {
   rateLimited: number;
 }
 
-export const STREAM_INTERVAL_MS = 1_000;
 /** Edited text stops growing this far below the limit, leaving room for the formatting to settle. */
 const EDIT_RESERVE = 96;
 
@@ -66,12 +67,11 @@ export class TelegramReplyStream {
   private stopped = false;
   private inFlight: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private nextAt = 0;
   private firstTextAt: number | null = null;
   /** The last call failed in a way the next call may fix (429, markup, drafts refused). */
   private retry = false;
   private stats: StreamStats;
-  private readonly interval: number;
+  private readonly pace: ChatPace;
   private readonly now: () => number;
 
   constructor(
@@ -80,8 +80,8 @@ export class TelegramReplyStream {
   ) {
     this.mode = options.mode;
     this.messageId = options.messageId ?? null;
-    this.interval = options.minIntervalMs ?? STREAM_INTERVAL_MS;
     this.now = options.now ?? Date.now;
+    this.pace = options.pace ?? new ChatPace(undefined, this.now);
     this.stats = { mode: this.mode, messageId: this.messageId, calls: 0, firstVisibleMs: null, rateLimited: 0 };
   }
 
@@ -104,7 +104,7 @@ export class TelegramReplyStream {
 
   private schedule(): void {
     if (this.stopped || this.inFlight || this.timer) return;
-    const wait = this.nextAt - this.now();
+    const wait = this.pace.waitMs();
     if (wait > 0) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -157,7 +157,7 @@ export class TelegramReplyStream {
       if (this.onError(error) === "at_once") return;
     }
     // Counted from when Telegram answered, so two calls never reach it closer than the interval.
-    this.nextAt = Math.max(this.nextAt, this.now() + this.interval);
+    this.pace.answered();
   }
 
   private onError(error: unknown): "at_once" | "later" {
@@ -165,7 +165,7 @@ export class TelegramReplyStream {
     if (wait !== null) {
       // Honour Telegram's wait; the next call carries everything written meanwhile.
       this.stats.rateLimited++;
-      this.nextAt = Math.max(this.nextAt, this.now() + wait);
+      this.pace.rateLimited(wait);
       this.retry = true;
       return "later";
     }

@@ -23,6 +23,9 @@ import { linkUrl, webhookUrl } from "./links.ts";
 import type { BotPoolStub } from "./pool.ts";
 import { ContainerTelegramHistory, type SentMessage } from "./container-history.ts";
 import { allowedContainerMethod, assertBoundChat, callBotApi, parseBotCall, type BotApiAnswer, type ContainerBotCall } from "./container-bot-api.ts";
+import { checkFilePath, downloadBotFile, type DownloadedFile } from "./container-bot-file.ts";
+import { ChatPaces } from "./chat-pace.ts";
+import { ContainerPreviewPacer } from "./container-pacing.ts";
 
 export { TELEGRAM_SCHEMA } from "./telegram-schema.ts";
 export { INBOX_JOB } from "./inbox.ts";
@@ -74,6 +77,9 @@ export class TelegramService {
   readonly containerHistory: ContainerTelegramHistory;
   private readonly inbox: TelegramInbox;
   private readonly queue = new SerialQueue();
+  /** One preview pace per chat, for the direct route's streams and the container's previews alike. */
+  private readonly paces = new ChatPaces();
+  private readonly pacers = new Map<number, ContainerPreviewPacer>();
 
   /** Bot API calls go through the object's meter, so job and reply log lines count them. */
   private readonly fetch: typeof fetch;
@@ -97,6 +103,7 @@ export class TelegramService {
       fetch: this.fetch,
       ...(container ? { forwardToContainer: (update: unknown, beforeForward: () => void) => container.forwardTelegram(update, beforeForward) } : {}),
       containerHistory: this.containerHistory,
+      pace: (chatId: number) => this.paces.of(chatId),
     });
   }
 
@@ -195,13 +202,39 @@ export class TelegramService {
     // The Worker checked the method already; checked again here, where the token is.
     const parsed = await parseBotCall({ ...call, method: allowedContainerMethod(call.method) });
     assertBoundChat(parsed, bot.ownerChatId);
-    const answer = await callBotApi(this.ctx.config.telegramApiRoot, await this.unseal(bot.tokenSealed), parsed, this.fetch);
-    // Stored once Telegram took it, from Telegram's own Message (what the person actually sees).
-    if (answer.body.ok && isSentMessage(answer.body.result) && answer.body.result.chat.id === bot.ownerChatId) {
-      if (SENDS.has(parsed.method)) this.containerHistory.recordSent(answer.body.result);
-      else if (EDITS.has(parsed.method)) this.containerHistory.recordEdited(answer.body.result);
+    const token = await this.unseal(bot.tokenSealed);
+    const make = async () => {
+      const answer = await callBotApi(this.ctx.config.telegramApiRoot, token, parsed, this.fetch);
+      // Stored once Telegram took it, from Telegram's own Message (what the person actually sees).
+      if (answer.body.ok && isSentMessage(answer.body.result) && answer.body.result.chat.id === bot.ownerChatId) {
+        if (SENDS.has(parsed.method)) this.containerHistory.recordSent(answer.body.result);
+        else if (EDITS.has(parsed.method)) this.containerHistory.recordEdited(answer.body.result);
+      }
+      return answer;
+    };
+    // Calls in the bound chat keep its pace; previews are held and coalesced (container-pacing.ts).
+    return bot.ownerChatId === null ? make() : this.pacerFor(bot.ownerChatId).call(parsed, make);
+  }
+
+  /** The container's preview pacer for the chat (the chat's pace shared with the direct route). */
+  pacerFor(chatId: number): ContainerPreviewPacer {
+    let pacer = this.pacers.get(chatId);
+    if (!pacer) {
+      pacer = new ContainerPreviewPacer(this.paces.of(chatId));
+      this.pacers.set(chatId, pacer);
     }
-    return answer;
+    return pacer;
+  }
+
+  /**
+   * A file of the claimed bot for the container (`getFile`'s path), downloaded with the bot's token
+   * (container-bot-file.ts): 409 without a bot, 404 for a path this bot has no file at.
+   */
+  async containerFile(encodedPath: string): Promise<DownloadedFile> {
+    const path = checkFilePath(encodedPath);
+    const bot = this.store.bot();
+    if (!bot) throw new HttpError(409, "no_bot", "Conflict: this user has no Telegram bot claimed.");
+    return downloadBotFile(this.ctx.config.telegramApiRoot, await this.unseal(bot.tokenSealed), path, this.fetch);
   }
 
   private async ownBot(botToken: string): Promise<Candidate> {
