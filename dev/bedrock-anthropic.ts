@@ -17,7 +17,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { awsError, exceptionBody, exceptionFrame, frame, MARKER, split, STREAM_EXCEPTIONS, tokens, type Obj, type Plan, type PromptUnit, type PromptUsage, type StreamExceptionName } from "./bedrock-wire.ts";
+import { awsError, frame, hangUntilClosed, MARKER, split, streamText, STREAM_EXCEPTIONS, tokens, type Obj, type Plan, type PromptUnit, type PromptUsage, type StreamExceptionName } from "./bedrock-wire.ts";
 import { isObject, sendJson, sleep } from "./standin-util.ts";
 
 /** One Claude call, as planned by the stand-in (reply plan and prompt-cache accounting done). */
@@ -90,8 +90,6 @@ function usageOf(prompt: PromptUsage, outputTokens: number): Obj {
   };
 }
 
-const hangUntilClosed = (res: ServerResponse) => new Promise<void>((r) => res.once("close", () => r()));
-
 /** InvokeModelWithResponseStream: Anthropic's SSE events, each wrapped in one `chunk` frame. */
 export async function anthropicStream({ res, plan: p, modelId, started, prompt }: NativeCall): Promise<void> {
   res.writeHead(200, {
@@ -110,27 +108,16 @@ export async function anthropicStream({ res, plan: p, modelId, started, prompt }
       stop_reason: null, stop_sequence: null, usage: usageOf(prompt, 1),
     },
   });
-  const pieces = p.useBench ? Array.from({ length: p.pieces }, () => "") : p.text ? split(p.text, p.pieces) : [];
-  const fault = async (): Promise<boolean> => {
-    if (!p.fault) return false;
-    if (p.fault === "hang") { await hangUntilClosed(res); return true; }
-    if (alive()) res.write(exceptionFrame(p.fault, exceptionBody(p.fault as StreamExceptionName, p.message)));
-    res.end();
-    return true;
-  };
-  if (pieces.length) chunk({ type: "content_block_start", index, content_block: { type: "text", text: "" } });
-  for (const [i, piece] of pieces.entries()) {
-    if (i === p.afterPieces && (await fault())) return;
-    await sleep(p.delayMs);
-    if (!alive()) return;
-    // Benchmark pieces carry their own write time so a client can measure arrival minus write.
-    const text = p.useBench ? `⟨t=${(performance.timeOrigin + performance.now()).toFixed(3)}⟩` : piece;
-    outChars += text.length;
-    firstByte ??= Date.now() - started;
-    chunk({ type: "content_block_delta", index, delta: { type: "text_delta", text } });
-  }
-  if (p.afterPieces >= pieces.length && (await fault())) return;
-  if (pieces.length) chunk({ type: "content_block_stop", index: index++ });
+  const sent = await streamText(res, p, {
+    open: () => chunk({ type: "content_block_start", index, content_block: { type: "text", text: "" } }),
+    piece: (text) => {
+      firstByte ??= Date.now() - started;
+      chunk({ type: "content_block_delta", index, delta: { type: "text_delta", text } });
+    },
+    close: () => chunk({ type: "content_block_stop", index: index++ }),
+  });
+  if (sent === null) return;
+  outChars += sent;
   for (const t of p.toolUses) {
     const name = t.name;
     chunk({ type: "content_block_start", index, content_block: { type: "tool_use", id: t.toolUseId ?? toolUseId(), name, input: {} } });

@@ -26,7 +26,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { deflateSync } from "node:zlib";
 import { validateAnthropic } from "./anthropic-rules.ts";
 import { anthropicInvoke, anthropicStream, anthropicTexts, anthropicUnits, anthropicUserSaid } from "./bedrock-anthropic.ts";
-import { awsError, exceptionBody, exceptionFrame, frame, MARKER, split, STREAM_EXCEPTIONS, tokens, type Obj, type Plan, type PromptUnit, type PromptUsage, type StreamExceptionName } from "./bedrock-wire.ts";
+import { awsError, frame, MARKER, split, streamText, STREAM_EXCEPTIONS, tokens, type Obj, type Plan, type PromptUnit, type PromptUsage, type StreamExceptionName } from "./bedrock-wire.ts";
 import { validateConverse } from "./converse-rules.ts";
 import { isMain, isObject, readBody, runMain, sendJson, serve, sleep, type StandinHandle, type StartOptions } from "./standin-util.ts";
 
@@ -229,25 +229,13 @@ export async function start(options: StartOptions = {}): Promise<StandinHandle> 
     const send = (f: Uint8Array) => alive() && res.write(f);
     let outChars = 0, index = 0;
     send(frame("messageStart", { role: "assistant" }));
-    const pieces = p.useBench ? Array.from({ length: p.pieces }, () => "") : p.text ? split(p.text, p.pieces) : [];
-    const fault = async (): Promise<boolean> => {
-      if (!p.fault) return false;
-      if (p.fault === "hang") { await new Promise((r) => res.once("close", r)); return true; }
-      send(exceptionFrame(p.fault, exceptionBody(p.fault as StreamExceptionName, p.message)));
-      res.end();
-      return true;
-    };
-    for (const [i, piece] of pieces.entries()) {
-      if (i === p.afterPieces && (await fault())) return;
-      await sleep(p.delayMs);
-      if (!alive()) return;
-      // Benchmark pieces carry their own write time so a client can measure arrival minus write.
-      const text = p.useBench ? `⟨t=${(performance.timeOrigin + performance.now()).toFixed(3)}⟩` : piece;
-      outChars += text.length;
-      send(frame("contentBlockDelta", { contentBlockIndex: index, delta: { text } }));
-    }
-    if (p.afterPieces >= pieces.length && (await fault())) return;
-    if (pieces.length) send(frame("contentBlockStop", { contentBlockIndex: index++ }));
+    const sent = await streamText(res, p, {
+      open: () => {},
+      piece: (text) => send(frame("contentBlockDelta", { contentBlockIndex: index, delta: { text } })),
+      close: () => send(frame("contentBlockStop", { contentBlockIndex: index++ })),
+    });
+    if (sent === null) return;
+    outChars += sent;
     for (const t of p.toolUses) {
       const toolUseId = t.toolUseId ?? `tooluse_${randomBytes(16).toString("base64url").slice(0, 22)}`;
       send(frame("contentBlockStart", { contentBlockIndex: index, start: { toolUse: { toolUseId, name: t.name } } }));

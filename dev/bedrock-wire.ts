@@ -1,14 +1,14 @@
 /**
  * Wire pieces shared by the Bedrock stand-in's Converse path (dev/bedrock-standin.ts) and its
  * Claude InvokeModel path (dev/bedrock-anthropic.ts): AWS event-stream frames, restJson1 errors,
- * the in-stream exception table, text splitting and the stand-in's token estimate. One place, so
- * both paths fail and frame exactly alike.
+ * the in-stream exception table, text splitting, the streaming of a plan's text pieces with its
+ * fault, and the stand-in's token estimate. One place, so both paths fail and frame exactly alike.
  */
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { sendJson } from "./standin-util.ts";
+import { sendJson, sleep } from "./standin-util.ts";
 
 export type Obj = Record<string, unknown>;
 
@@ -97,4 +97,42 @@ export interface Plan {
   fault: string | undefined;
   afterPieces: number;
   message: string | undefined;
+}
+
+/** A hung answer: nothing more is sent until the client goes away. */
+export const hangUntilClosed = (res: ServerResponse) => new Promise<void>((r) => res.once("close", () => r()));
+
+/** How one path frames the text block of a streamed answer (open and close only when there is text). */
+export interface TextFrames { open(): void; piece(text: string): void; close(): void }
+
+/**
+ * Streams a plan's text in its pieces, `delayMs` apart, with the plan's fault before piece
+ * `afterPieces` (or after the last): an exception frame that ends the stream, or a hang. Both paths
+ * stream text this way and differ only in their frames. Resolves to the characters sent, or to
+ * null when the stream is over (the fault, or the client went away) and nothing more may be sent.
+ */
+export async function streamText(res: ServerResponse, p: Plan, frames: TextFrames): Promise<number | null> {
+  const alive = () => !res.destroyed && !res.writableEnded;
+  const pieces = p.useBench ? Array.from({ length: p.pieces }, () => "") : p.text ? split(p.text, p.pieces) : [];
+  const fault = async (): Promise<boolean> => {
+    if (!p.fault) return false;
+    if (p.fault === "hang") { await hangUntilClosed(res); return true; }
+    if (alive()) res.write(exceptionFrame(p.fault, exceptionBody(p.fault as StreamExceptionName, p.message)));
+    res.end();
+    return true;
+  };
+  let chars = 0;
+  if (pieces.length) frames.open();
+  for (const [i, piece] of pieces.entries()) {
+    if (i === p.afterPieces && (await fault())) return null;
+    await sleep(p.delayMs);
+    if (!alive()) return null;
+    // Benchmark pieces carry their own write time so a client can measure arrival minus write.
+    const text = p.useBench ? `⟨t=${(performance.timeOrigin + performance.now()).toFixed(3)}⟩` : piece;
+    chars += text.length;
+    frames.piece(text);
+  }
+  if (p.afterPieces >= pieces.length && (await fault())) return null;
+  if (pieces.length) frames.close();
+  return chars;
 }

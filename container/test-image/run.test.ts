@@ -14,9 +14,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { start as startTelegram } from "../../dev/telegram-standin.ts";
-import { currentTurn, hasToolResult, startModelStandin, systemText, textOf, type ModelStandin } from "../test/helpers/model-standin.ts";
-import { startCallbackStandin, waitFor, type CallbackStandin } from "../test/helpers/callback-standin.ts";
+import { currentTurn, systemText, textOf, type ModelStandin } from "../test/helpers/model-standin.ts";
+import { waitFor, type CallbackStandin } from "../test/helpers/callback-standin.ts";
+import { startWorkerSide, type TelegramStandin } from "../test/helpers/worker-side.ts";
 import { HOST_FROM_CONTAINER, podman, startContainer, type StartedContainer } from "./helpers/podman.ts";
 import { describeMemory, memory } from "./helpers/figures.ts";
 
@@ -34,7 +34,7 @@ const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const fromContainer = (url: string) => url.replace("127.0.0.1", HOST_FROM_CONTAINER);
 
 let model: ModelStandin;
-let telegram: Awaited<ReturnType<typeof startTelegram>>;
+let telegram: TelegramStandin;
 let callback: CallbackStandin;
 let container: StartedContainer;
 let mountDir: string;
@@ -62,23 +62,10 @@ async function chat(content: string): Promise<string> {
 
 describe("the image, running under Fly's limits", { timeout: 900_000 }, () => {
   before(async () => {
-    model = await startModelStandin();
-    model.reply = (request) => {
-      const turn = currentTurn(request.body);
-      if (hasToolResult(turn)) return "Noted.";
-      const said = turn.filter((m) => m.role === "user").map(textOf).join("\n");
-      const remember = /REMEMBER: ([^\n]+)/.exec(said);
-      if (remember) return { tool: "write", arguments: { path: "MEMORY.md", content: `${MEMORY}- ${remember[1]}\n` } };
-      if (said.includes("telegram-ping")) return "Hello Telegram, Pixel here.";
-      return "Hello from the model stand-in.";
-    };
-    telegram = await startTelegram({ port: 0 });
-    callback = await startCallbackStandin({ gatewayToken: GATEWAY_TOKEN, gateway: { url: model.url }, telegram: { url: telegram.url, botToken: BOT_TOKEN } });
-    const set = await fetch(`${telegram.url}/bot${BOT_TOKEN}/setWebhook`, {
-      method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ url: WORKER_WEBHOOK, secret_token: WEBHOOK_SECRET }),
-    });
-    assert.equal(set.status, 200);
+    ({ model, telegram, callback } = await startWorkerSide({
+      gatewayToken: GATEWAY_TOKEN, botToken: BOT_TOKEN, webhook: { url: WORKER_WEBHOOK, secret: WEBHOOK_SECRET },
+      memory: MEMORY, noted: "Noted.",
+    }));
     // Fly's config.files: a workspace file that exists only as a mounted file.
     mountDir = mkdtempSync(join(tmpdir(), "soulprint-image-mount-"));
     writeFileSync(join(mountDir, "IDENTITY.md"), IDENTITY);

@@ -11,9 +11,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { start as startTelegram } from "../../dev/telegram-standin.ts";
-import { currentTurn, hasToolResult, startModelStandin, systemText, textOf, type ModelStandin } from "./helpers/model-standin.ts";
-import { startCallbackStandin, waitFor, type CallbackStandin } from "./helpers/callback-standin.ts";
+import { currentTurn, systemText, textOf, type ModelStandin } from "./helpers/model-standin.ts";
+import { waitFor, type CallbackStandin } from "./helpers/callback-standin.ts";
+import { startWorkerSide, type TelegramStandin } from "./helpers/worker-side.ts";
 import { startContainer, type RunningContainer } from "./helpers/run-container.ts";
 
 const GATEWAY_TOKEN = "gw-test-token-5f1c";
@@ -28,10 +28,8 @@ const IDENTITY = "Name: Pixel. IDENTITY-MARKER-C0DE";
 const MEMORY = "# Memory\n- Tess likes tea.\n";
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 
-type StandinHandle = Awaited<ReturnType<typeof startTelegram>>;
-
 let model: ModelStandin;
-let telegram: StandinHandle;
+let telegram: TelegramStandin;
 let callback: CallbackStandin;
 let container: RunningContainer;
 let startup: { ms: number; statuses: (number | string)[] };
@@ -75,24 +73,10 @@ function chat(content: string, token = GATEWAY_TOKEN): Promise<Response> {
 
 describe("the container with real OpenClaw", { timeout: 600_000 }, () => {
   before(async () => {
-    model = await startModelStandin();
-    model.reply = (request) => {
-      const turn = currentTurn(request.body);
-      if (hasToolResult(turn)) return "Noted, I will remember that.";
-      const said = turn.filter((m) => m.role === "user").map(textOf).join("\n");
-      const remember = /REMEMBER: ([^\n]+)/.exec(said);
-      if (remember) return { tool: "write", arguments: { path: "MEMORY.md", content: `${MEMORY}- ${remember[1]}\n` } };
-      if (said.includes("telegram-ping")) return "Hello Telegram, Pixel here.";
-      return "Hello from the model stand-in.";
-    };
-    telegram = await startTelegram({ port: 0 });
-    callback = await startCallbackStandin({ gatewayToken: GATEWAY_TOKEN, gateway: { url: model.url }, telegram: { url: telegram.url, botToken: BOT_TOKEN } });
-    // The Worker owns the bot's webhook: it registered its own URL.
-    const set = await fetch(`${telegram.url}/bot${BOT_TOKEN}/setWebhook`, {
-      method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ url: WORKER_WEBHOOK, secret_token: WEBHOOK_SECRET }),
-    });
-    assert.equal(set.status, 200);
+    ({ model, telegram, callback } = await startWorkerSide({
+      gatewayToken: GATEWAY_TOKEN, botToken: BOT_TOKEN, webhook: { url: WORKER_WEBHOOK, secret: WEBHOOK_SECRET },
+      memory: MEMORY, noted: "Noted, I will remember that.",
+    }));
 
     container = await startContainer({
       echo: process.env.CONTAINER_TEST_ECHO === "1",

@@ -14,7 +14,7 @@
  * Anything else is 404 (the container copes: no saved state, no workspace to fetch).
  */
 import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocal, readRaw } from "./local-server.ts";
 
 export interface CallbackPut {
   at: number;
@@ -56,12 +56,6 @@ export interface CallbackStandin {
   /** Statuses for the next calls, in order; empty: 200. */
   queue: number[];
   close(): Promise<void>;
-}
-
-async function readRaw(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 export async function startCallbackStandin(options: CallbackStandinOptions = {}): Promise<CallbackStandin> {
@@ -127,13 +121,9 @@ export async function startCallbackStandin(options: CallbackStandinOptions = {})
     res.writeHead(status, { "content-type": "application/json", ...(status === 429 ? { "retry-after": "1" } : {}) });
     res.end(JSON.stringify(status < 300 ? { name, version: state.puts.length } : { error: "stand-in refusal" }));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listenLocal(server);
+  state.url = listening.url;
+  state.close = listening.close;
   return state;
 }
 

@@ -5,9 +5,9 @@
  * 409 and the refused text is kept as a version), `GET|PUT /api/container/state` (gzip, 404 before
  * the first save) and `PUT /api/container/schedule`. Every request must carry the gateway token.
  */
-import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
 import { createHash } from "node:crypto";
+import { listenLocal, readRaw } from "./local-server.ts";
 
 const sha = (text: string | Buffer) => createHash("sha256").update(text).digest("hex");
 
@@ -24,12 +24,6 @@ export interface WorkerStandin {
   close(): Promise<void>;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 export async function startWorkerStandin(initial: Record<string, string>, token = "gw-token"): Promise<WorkerStandin> {
   const s: WorkerStandin = {
     url: "", token, files: new Map(Object.entries(initial)), conflicts: [], states: [], schedules: [], requests: [],
@@ -38,7 +32,7 @@ export async function startWorkerStandin(initial: Record<string, string>, token 
   };
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
-    const body = await readBody(req);
+    const body = await readRaw(req);
     const h = (name: string) => (typeof req.headers[name] === "string" ? (req.headers[name] as string) : undefined);
     s.requests.push({ method: req.method ?? "", path, ifNoneMatch: h("if-none-match"), ifMatch: h("if-match") });
     const send = (status: number, value?: unknown, headers: Record<string, string> = {}) => {
@@ -83,12 +77,8 @@ export async function startWorkerStandin(initial: Record<string, string>, token 
     }
     return send(404, { error: { code: "not_found", message: path } });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  s.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  s.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listenLocal(server);
+  s.url = listening.url;
+  s.close = listening.close;
   return s;
 }
