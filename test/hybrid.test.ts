@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { imageKey } from "../src/lib/chat/tools.ts";
 import type { UserActor } from "../src/actors/user-actor.ts";
 import { chooseRoute } from "../src/lib/container/route.ts";
 import { api, apiJson, jsonInit, type TestUser } from "./helpers.ts";
@@ -178,6 +180,30 @@ describe("Telegram through the container", () => {
     await runDurableObjectAlarm(user.stub);
     expect((await sentTexts(token, chatId)).length).toBe(sentBefore);
     expect((await calls(token, "sendMessage")).length).toBe(sentBefore);
+  });
+
+  it("keeps a photo sent to a container-routed user in R2 and shows it in history, and still forwards the update", async () => {
+    const user = await flyUser("paid");
+    const token = botToken();
+    const chatId = 4244;
+    await connectBot(user, token, chatId);
+    await withFly(user, (fly) => fly.provision());
+    await driveUntil(user, (s) => s.state === "ready");
+    // A 1×1 PNG, as the Telegram stand-in serves it for getFile and the download.
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    const delivery = await say(token, { photo: png, caption: "my cat", chatId });
+    const forwarded = await waitFor(async () => {
+      await runDurableObjectAlarm(user.stub);
+      const app = await control<{ requests: { path: string; body?: { message?: { caption?: string; photo?: unknown[] } } }[] }>(`apps/${user.app}/requests`);
+      return app.requests.find((r) => r.path === "/telegram-webhook");
+    }, 10_000, "the update to reach the container");
+    // The container gets Telegram's update as it was (it fetches the photo itself, through the Worker).
+    expect(forwarded.body?.message?.caption).toBe("my cat");
+    expect(forwarded.body?.message?.photo?.length).toBeGreaterThan(0);
+    const stored = await env.IMAGES.head(imageKey(user.userId, `img_tg_${delivery.updateId}`));
+    expect(stored?.size).toBeGreaterThan(0);
+    const { body } = await apiJson<{ messages: { id: string; role: string; text: string; images?: { url: string }[] }[] }>("/api/chat/history?limit=10", { headers: user.auth });
+    expect(body.messages.find((m) => m.id === `tg-${delivery.updateId}`)).toMatchObject({ role: "user", text: "my cat", images: [{ url: `/api/images/img_tg_${delivery.updateId}` }] });
   });
 
   it("answers directly when the container cannot be reached within the wake budget", async () => {

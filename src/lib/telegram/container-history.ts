@@ -19,7 +19,7 @@
  * reply started over, so each pair replaces the text shown).
  */
 import type { Sql } from "../sql.ts";
-import type { ChatHistory } from "../chat/history.ts";
+import type { ChatHistory, StoredImage } from "../chat/history.ts";
 import type { ChatFrame } from "../chat/frames.ts";
 
 export const CONTAINER_TELEGRAM_SCHEMA: string[] = [
@@ -59,13 +59,16 @@ export class ContainerTelegramHistory {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Stores a forwarded update as the user's message (once) and makes it the one the chat's next replies answer. */
-  recordForwarded(updateId: number, chatId: number, text: string): string {
+  /**
+   * Stores a forwarded update as the user's message (once), with the photo it carried (already kept
+   * in R2), and makes it the one the chat's next replies answer.
+   */
+  recordForwarded(updateId: number, chatId: number, text: string, images: StoredImage[] = []): string {
     const clientId = `tg-${updateId}`;
     const at = this.now();
     if (!this.history.findUserMessage(clientId)) {
-      this.history.insertUserMessage(clientId, text, "telegram", at);
-      this.broadcast({ type: "user", id: clientId, text, at: new Date(at).toISOString(), channel: "telegram" });
+      this.history.insertUserMessage(clientId, text, "telegram", at, images);
+      this.broadcast({ type: "user", id: clientId, text, at: new Date(at).toISOString(), channel: "telegram", ...(images.length ? { images } : {}) });
     }
     this.sql.run(
       "INSERT INTO telegram_forwarded (chat_id, client_id, at) VALUES (?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET client_id = excluded.client_id, at = excluded.at",

@@ -14,7 +14,7 @@
 import { InputFile, type Bot } from "grammy/web";
 import type { Config } from "../config.ts";
 import type { ChatEngine } from "../chat/chat-engine.ts";
-import type { ChatHistory } from "../chat/history.ts";
+import { imageIdsOf, type ChatHistory, type StoredImage } from "../chat/history.ts";
 import { imageKey } from "../chat/tools.ts";
 import { HttpError, logSafe } from "../errors.ts";
 import { timingSafeEqualStr } from "../crypto.ts";
@@ -156,13 +156,24 @@ export class TelegramInbox {
         return reply(textPlan(HELP));
       case "text_only":
         return reply(textPlan(TEXT_ONLY));
-      case "chat":
+      case "chat": {
         if (!(await this.withinRateLimit())) return reply(this.shouldSayRateLimited() ? textPlan(RATE_LIMITED) : []);
-        if (await this.host.forwardToContainer?.(update, () => this.host.containerHistory?.recordForwarded(row.updateId, decision.chatId, decision.text))) return reply([]);
+        // A photo is kept first, whichever route answers, so history shows it either way (the
+        // container downloads its own copy through the Worker's file route).
+        let photo: StoredImage | undefined;
+        if (decision.photo) {
+          const received = await receivePhoto({ config: this.host.config, bucket: this.host.env.IMAGES, userId: this.host.userId(), fetch: this.host.fetch }, bot, decision.photo, row.updateId);
+          if (received.kind === "too_large") return reply(textPlan(PHOTO_TOO_LARGE));
+          if (received.kind === "unreadable") return reply(textPlan(PHOTO_UNREADABLE));
+          photo = received.image;
+        }
+        const images = photo ? [photo] : [];
+        if (await this.host.forwardToContainer?.(update, () => this.host.containerHistory?.recordForwarded(row.updateId, decision.chatId, decision.text, images))) return reply([]);
         // A forward that looked failed (it timed out) may still have reached the container, which
         // answered: one reply per update, so the direct path stays silent then.
         if (this.host.containerHistory?.answered(`tg-${row.updateId}`)) return reply([]);
-        return reply(await this.answer(bot, decision, row));
+        return reply(await this.answer(bot, decision, row, images));
+      }
     }
   }
 
@@ -191,15 +202,9 @@ export class TelegramInbox {
    * The companion's answer through the chat engine: "typing…" until the first words show, then the
    * reply previewed as it is written; the returned parts finish it.
    */
-  private async answer(bot: Bot, decision: Extract<Decision, { kind: "chat" }>, row: InboxRow): Promise<PlanPart[]> {
+  private async answer(bot: Bot, decision: Extract<Decision, { kind: "chat" }>, row: InboxRow, photos: StoredImage[]): Promise<PlanPart[]> {
     const { store, config } = this.host;
-    let images: string[] | undefined;
-    if (decision.photo) {
-      const received = await receivePhoto({ config, bucket: this.host.env.IMAGES, userId: this.host.userId(), fetch: this.host.fetch }, bot, decision.photo, row.updateId);
-      if (received.kind === "too_large") return textPlan(PHOTO_TOO_LARGE);
-      if (received.kind === "unreadable") return textPlan(PHOTO_UNREADABLE);
-      images = [received.imageId];
-    }
+    const images = imageIdsOf(photos);
     const stopTyping = keepTyping(bot, decision.chatId);
     const stream = new TelegramReplyStream(grammyTransport(createStreamApi(config, bot.token, this.host.fetch)), {
       chatId: decision.chatId,

@@ -12,10 +12,11 @@ import { imageTooLarge, storeImage } from "../images/user-images.ts";
 import { MAX_IMAGE_BYTES } from "../images/image-bytes.ts";
 import { GrammyError } from "./bot.ts";
 import type { PhotoChoice } from "./update-route.ts";
+import type { StoredImage } from "../chat/history.ts";
 
 const DOWNLOAD_TIMEOUT_MS = 30_000;
 
-export type PhotoOutcome = { kind: "stored"; imageId: string } | { kind: "too_large" } | { kind: "unreadable" };
+export type PhotoOutcome = { kind: "stored"; imageId: string; image: StoredImage } | { kind: "too_large" } | { kind: "unreadable" };
 
 export interface PhotoHost {
   config: Config;
@@ -47,7 +48,7 @@ export async function receivePhoto(host: PhotoHost, bot: Bot, photo: PhotoChoice
   try {
     const bytes = await readBytes(response, MAX_IMAGE_BYTES, imageTooLarge);
     const stored = await storeImage(host.bucket, host.userId, bytes, { id: `img_tg_${updateId}`, alt: "photo sent on Telegram" });
-    return { kind: "stored", imageId: stored.id };
+    return { kind: "stored", imageId: stored.id, image: { url: stored.url, alt: stored.alt } };
   } catch (error) {
     if (error instanceof HttpError && error.status === 413) return { kind: "too_large" };
     if (error instanceof HttpError && error.status < 500) return { kind: "unreadable" };
