@@ -7,35 +7,36 @@
 /**
  * The base of every error this project throws on purpose: each subclass names where the failure
  * came from, carries its cause, and keeps its fields readonly. `describeError` below turns any of
- * them into what a person or a log line may see.
+ * them into what a person or a log line may see. Fields are declared, not parameter properties, so
+ * Node's type stripping can load this module (the container's tests import lib code that uses it).
  */
 export class AppError extends Error {}
 
 /** Our own checks failed: bad input, no credentials, not allowed, not found, conflict, too large. */
 export class HttpError extends AppError {
   override readonly name = "HttpError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-    options?: { cause?: unknown },
-  ) {
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}, options?: { cause?: unknown }) {
     super(message, options);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
   }
 }
 
 /** An upstream service (Bedrock, Fly, Telegram, a container) answered with an error. */
 export class UpstreamError extends AppError {
   override readonly name = "UpstreamError";
-  constructor(
-    readonly service: string,
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly service: string;
+  readonly status: number;
+  readonly code: string;
+  constructor(service: string, status: number, code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
+    this.service = service;
+    this.status = status;
+    this.code = code;
   }
 }
 
@@ -55,13 +56,12 @@ export class InvariantError extends AppError {
 /** An upstream could not be reached at all: connection refused, reset, or timed out. */
 export class UnreachableError extends AppError {
   override readonly name = "UnreachableError";
-  constructor(
-    readonly service: string,
-    message: string,
-    readonly timedOut = false,
-    options?: { cause?: unknown },
-  ) {
+  readonly service: string;
+  readonly timedOut: boolean;
+  constructor(service: string, message: string, timedOut = false, options?: { cause?: unknown }) {
     super(message, options);
+    this.service = service;
+    this.timedOut = timedOut;
   }
 }
 
