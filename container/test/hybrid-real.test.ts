@@ -12,94 +12,35 @@
  *
  * Scripted replies are keyed by a `[[scenario:KEY]]` marker in the user's message (the stand-in takes
  * the first marker of a conversation, so each conversation keeps its key).
+ *
+ * The setup (stack, paid user, bot, app, container) is the real chain's, container/test/helpers/real-chain.ts.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { crc32, deflateSync } from "node:zlib";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { startLocalStack, type LocalStack } from "../../dev/local-stack.ts";
-import { freePort, processTree, startContainer, type RunningContainer } from "./helpers/run-container.ts";
+import { processTree } from "./helpers/run-container.ts";
+import { generatedBotToken, startRealChain, waitFor, type Recorded, type RealChain } from "./helpers/real-chain.ts";
 
 const EMAIL = "hybrid-real@example.com";
 const SOUL = "# Soul\nYou are Juniper, a calm owl. HYBRID-SOUL-MARKER-51";
-const auth = { authorization: `Email ${EMAIL}` };
-const BOT_TOKEN = `${7_100_000_000 + Math.floor(Math.random() * 99_999_999)}:${randomBytes(26).toString("base64url").slice(0, 35)}`;
+const BOT_TOKEN = generatedBotToken();
 const CHAT_ID = 81_818;
 const MEMORY_TEXT = "# Memory\n- Juniper's friend likes acorns.\n";
 /** The paid tier's daily budget for this stack: room for the turns below, spent on purpose in the last test. */
 const PAID_DAILY_TOKENS = 600_000;
-/** The secrets of the Worker (stack.vars) that must never reach a container. */
+/** The secrets of the Worker (chain.stack.vars) that must never reach a container. */
 const WORKER_SECRETS = ["AUTH_SECRET", "USER_ID_SALT", "ADMIN_TOKEN", "ENCRYPTION_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_BEARER_TOKEN_BEDROCK", "FLY_API_TOKEN"];
 
 interface Usage { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; images: number; costUsd: number }
 type Today = Usage & { date: string; byVia: { container?: Usage; bedrock?: Usage } };
-interface Recorded { seq: number; time: number; key: string; operation: string; outcome?: string; status?: number; body: { tools?: { name: string }[]; messages?: { role: string; content: unknown }[]; system?: unknown } }
-interface StoredMessage { id: string; role: string; text: string; channel: string; via?: string; replyTo?: string; status?: string }
 
-let stack: LocalStack;
-let container: RunningContainer | null = null;
-let containerPort = 0;
-let secrets: Record<string, string> = {};
+let chain: RealChain;
 const figures: string[] = [];
 
-async function api<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T; headers: Headers }> {
-  const response = await fetch(`${stack.base}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as T, headers: response.headers };
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
-function chat(id: string, text: string) {
-  return api<{ via: string; text: string; status: string; error?: { code: string; message: string } }>("/api/chat", {
-    method: "POST",
-    headers: { ...auth, "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ id, text }),
-  });
-}
-
 async function today(): Promise<Today> {
-  return (await api<{ days: Today[] }>("/api/usage?days=1", { headers: auth })).body.days[0]!;
-}
-
-async function bedrock<T>(path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${stack.bedrockUrl}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
-  assert.ok(response.ok, `bedrock stand-in ${path}: ${response.status}`);
-  return (await response.json()) as T;
-}
-
-const requestsFor = async (key: string) => (await bedrock<{ requests: Recorded[] }>(`requests?key=${key}`)).requests;
-
-async function telegram<T>(path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${stack.telegramUrl}/__control/${path}`, body === undefined ? {} : { method: "POST", body: JSON.stringify(body) });
-  return (await response.json()) as T;
-}
-
-/** What the bot sent to the chat (successful sendMessage calls), oldest first. */
-async function sentTexts(): Promise<string[]> {
-  const { calls } = await telegram<{ calls: { ok: boolean; params: { text?: string } }[] }>(`calls?token=${encodeURIComponent(BOT_TOKEN)}&method=sendMessage&chatId=${CHAT_ID}`);
-  return calls.filter((c) => c.ok).map((c) => c.params.text ?? "");
-}
-
-async function history(): Promise<StoredMessage[]> {
-  return (await api<{ messages: StoredMessage[] }>("/api/chat/history?limit=200", { headers: auth })).body.messages;
-}
-
-/** The person writes to the bot on Telegram; Telegram delivers it to the Worker's webhook. */
-async function sayOnTelegram(text: string): Promise<number> {
-  const delivered = await telegram<{ updateId: number; status: number }>("deliver", { token: BOT_TOKEN, chatId: CHAT_ID, text });
-  assert.equal(delivered.status, 200, "the Worker took the update");
-  return delivered.updateId;
+  return (await chain.api<{ days: Today[] }>("/api/usage?days=1", { headers: chain.auth })).body.days[0]!;
 }
 
 /** A real PNG of `size`×`size` pixels of one colour (a decoder-valid file: the model stand-in sniffs it). */
@@ -129,26 +70,12 @@ function imageBlocksOf(request: Recorded): Block[] {
   return (Array.isArray(lastUser?.content) ? (lastUser!.content as Block[]) : []).filter((b) => b.type === "image");
 }
 
-interface BotCall { seq: number; time: number; method: string; ok: boolean; errorCode?: number; params: { text?: string; message_id?: number }; result?: { message_id?: number; text?: string } }
-
-/** The bot's calls in the owner's chat (or, `anyChat`, all of them: getFile names no chat). */
-async function botCalls(method?: string, anyChat = false): Promise<BotCall[]> {
-  return (await telegram<{ calls: BotCall[] }>(`calls?token=${encodeURIComponent(BOT_TOKEN)}${anyChat ? "" : `&chatId=${CHAT_ID}`}${method ? `&method=${method}` : ""}`)).calls;
-}
-
 /** ~`chars` characters of plain prose (no Markdown, so Telegram's text is the model's text). */
 function prose(chars: number): string {
   const words = ["quiet", "river", "morning", "lantern", "garden", "stone", "window", "letter", "harbour", "meadow"];
   let text = "";
   for (let i = 0; text.length < chars - 1; i++) text += (text ? " " : "") + words[(i * 7) % words.length];
   return `${text.slice(0, chars - 1).trimEnd()}.`;
-}
-
-async function bootContainer(): Promise<RunningContainer> {
-  // Exactly the app's secrets, as a Fly machine gets them; only the port and loopback ports are ours.
-  const started = await startContainer({ env: { ...secrets, CONTAINER_PORT: String(containerPort) }, echo: process.env.CONTAINER_TEST_ECHO === "1" });
-  await started.waitHealthy(240_000);
-  return started;
 }
 
 /** Every file under `dir`, recursively (symlinks not followed). */
@@ -164,80 +91,47 @@ function filesUnder(dir: string): string[] {
 
 describe("the real chain: Worker ← real OpenClaw → Worker's model gateway → Bedrock stand-in", { timeout: 900_000 }, () => {
   before(async () => {
-    containerPort = await freePort();
-    stack = await startLocalStack({
-      vars: {
-        FLY_APP_URL: `http://127.0.0.1:${containerPort}`,
-        // The production wake budget (20 s), which covers only the wait for the container's first
-        // byte: real OpenClaw's first words take 7–14 s here, but its front server answers at once,
-        // so the reply is never cut by the budget however loaded the machine is. The fallback test
-        // waits out this budget once (the stopped container refuses every connection).
-        FLY_TUNING: JSON.stringify({ requestTimeoutMs: 5000, retryBaseMs: 50, jobBackoffBaseMs: 500, jobBackoffCapMs: 2000, syncDebounceMs: 100, statusCacheMs: 0, waitPollSeconds: 1, healthTimeoutMs: 3000 }),
-        // After the fallback, the circuit is tried again soon, so the last test's new machine is used.
-        CONTAINER_COOLDOWN_MS: "2000",
-        PAID_DAILY_TOKENS: String(PAID_DAILY_TOKENS),
-      },
+    chain = await startRealChain({
+      email: EMAIL,
+      soul: SOUL,
+      telegram: { botToken: BOT_TOKEN, chatId: CHAT_ID },
+      // The production wake budget (CHAIN_TUNING): the fallback test waits it out once (the stopped
+      // container refuses every connection). After the fallback, the circuit is tried again soon
+      // (the chain's CONTAINER_COOLDOWN_MS), so the last test's new machine is used.
+      vars: { PAID_DAILY_TOKENS: String(PAID_DAILY_TOKENS) },
     });
-    const admin = { authorization: `Bearer ${stack.vars.ADMIN_TOKEN}`, "content-type": "application/json" };
-    assert.equal((await api(`/api/admin/users/${encodeURIComponent(EMAIL)}/tier`, { method: "PUT", headers: admin, body: JSON.stringify({ tier: "paid" }) })).status, 200);
-    const saved = await fetch(`${stack.base}/api/workspace/SOUL.md`, { method: "PUT", headers: { ...auth, "content-type": "text/markdown" }, body: SOUL });
-    assert.equal(saved.status, 200);
-    // The person's own bot, bound to their chat, before the app is provisioned (its secrets then
-    // carry the webhook secret, never the token).
-    const claim = await api<{ linkUrl: string }>("/api/telegram/claim", { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ botToken: BOT_TOKEN }) });
-    assert.equal(claim.status, 200, JSON.stringify(claim.body));
-    const code = new URL(claim.body.linkUrl).searchParams.get("start");
-    await sayOnTelegram(`/start ${code}`);
-    await waitFor("the bot's welcome", async () => ((await sentTexts()).length > 0 ? true : undefined), 60_000);
-
-    const provision = await api<{ app: string }>("/api/fly/provision", { method: "POST", headers: auth });
-    assert.equal(provision.status, 202);
-    secrets = await waitFor("the app's secrets", async () => {
-      const app = (await (await fetch(`${stack.flyUrl}/__control/apps/${provision.body.app}`)).json()) as { secrets?: Record<string, string> };
-      return app.secrets?.GATEWAY_TOKEN && app.secrets.TELEGRAM_WEBHOOK_SECRET ? app.secrets : undefined;
-    }, 60_000);
-    container = await bootContainer();
-    // The provisioner's health check may give up while OpenClaw is still starting (it takes 15–45 s
-    // here); provisioning again resumes from that step, as a user pressing the button would.
-    await waitFor("the app to be ready", async () => {
-      const status = await api<{ state: string }>("/api/fly/status", { headers: auth });
-      if (status.body.state === "failed") await api("/api/fly/provision", { method: "POST", headers: auth });
-      return status.body.state === "ready" ? status.body : undefined;
-    }, 120_000);
   });
 
   after(async () => {
-    await container?.stop();
-    if (process.env.CONTAINER_TEST_ECHO === "1" && stack) console.log(`\n[wrangler, last lines]\n${stack.log().slice(-6000)}`);
-    await stack?.stop();
+    await chain?.stop();
     if (figures.length) console.log(`\n[hybrid-real figures]\n  ${figures.join("\n  ")}\n`);
   });
 
   it("the container holds exactly the contract's secrets: no model URL, no AWS credential, no bot token", () => {
-    assert.deepEqual(Object.keys(secrets).filter((n) => !n.endsWith("_MD_B64")).sort(), ["GATEWAY_TOKEN", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL", "SOULPRINT_USER_ID", "TELEGRAM_WEBHOOK_SECRET"]);
-    assert.equal(secrets.SOULPRINT_CALLBACK_URL, stack.base);
+    assert.deepEqual(Object.keys(chain.secrets).filter((n) => !n.endsWith("_MD_B64")).sort(), ["GATEWAY_TOKEN", "SOULPRINT_CALLBACK_URL", "SOULPRINT_MODEL", "SOULPRINT_USER_ID", "TELEGRAM_WEBHOOK_SECRET"]);
+    assert.equal(chain.secrets.SOULPRINT_CALLBACK_URL, chain.stack.base);
   });
 
   it("a chat whose model calls a tool through the gateway, then a second turn that reads the prompt cache", async () => {
-    const me = await api<{ mode: string }>("/api/me", { headers: auth });
+    const me = await chain.api<{ mode: string }>("/api/me", { headers: chain.auth });
     assert.equal(me.body.mode, "container");
     // Claude (the stand-in) answers the first call with a tool call, OpenClaw's `write` tool on
     // MEMORY.md, and the call with its result with text; so does the next turn. (Unscripted, the
     // stand-in would echo OpenClaw's internal context block, which OpenClaw strips from its output.)
-    await bedrock("script", { key: "hr-tool", replies: [
+    await chain.bedrock("script", { key: "hr-tool", replies: [
       { toolUse: { name: "write", input: { path: "MEMORY.md", content: MEMORY_TEXT } } },
       { text: "Noted: your friend likes acorns." },
       { text: "I noted that your friend likes acorns." },
     ] });
     const t0 = Date.now();
-    const first = await chat("real-1", "[[scenario:hr-tool]] Please remember that my friend likes acorns.");
+    const first = await chain.chat("real-1", "[[scenario:hr-tool]] Please remember that my friend likes acorns.");
     figures.push(`turn with a tool call (two gateway calls): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal(first.body.via, "container");
     assert.equal(first.body.status, "done", JSON.stringify(first.body));
     assert.equal(first.body.text, "Noted: your friend likes acorns.");
 
-    const calls = await requestsFor("hr-tool");
+    const calls = await chain.requestsFor("hr-tool");
     assert.ok(calls.length >= 2, `two model calls at least, saw ${calls.length}`);
     // Every call went through the gateway to Claude's native path, streamed.
     for (const c of calls) assert.equal(c.operation, "invoke-with-response-stream", JSON.stringify(c).slice(0, 300));
@@ -251,18 +145,18 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     assert.ok(calls.every((c) => (c.status ?? 200) === 200), "Bedrock accepted every body the gateway passed on");
     // The tool really ran: the file the agent wrote reached the Worker by the write-back.
     const memory = await waitFor("MEMORY.md written back", async () => {
-      const response = await fetch(`${stack.base}/api/workspace/MEMORY.md`, { headers: auth });
+      const response = await fetch(`${chain.stack.base}/api/workspace/MEMORY.md`, { headers: chain.auth });
       const text = response.ok ? await response.text() : "";
       return text.includes("likes acorns") ? text : undefined;
     }, 60_000);
     assert.match(memory, /likes acorns/);
 
     const before = await today();
-    const second = await chat("real-2", "What did you just note?");
+    const second = await chain.chat("real-2", "What did you just note?");
     assert.equal(second.body.via, "container");
     assert.equal(second.body.status, "done", JSON.stringify(second.body));
     assert.equal(second.body.text, "I noted that your friend likes acorns.");
-    const turn2 = (await requestsFor("hr-tool")).slice(calls.length);
+    const turn2 = (await chain.requestsFor("hr-tool")).slice(calls.length);
     assert.ok(turn2.length >= 1, "the second turn called the model");
     assert.ok(JSON.stringify(turn2[0]!.body.messages).includes("friend likes acorns"), "the second turn carries the first");
     const after = await today();
@@ -285,20 +179,20 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
   });
 
   it("a Telegram message forwarded to the container is answered through the Worker's Bot API route and lands in history", async () => {
-    await bedrock("script", { key: "hr-tg", replies: [{ text: "Hoo. Juniper here, on Telegram." }] });
-    const before = (await sentTexts()).length;
+    await chain.bedrock("script", { key: "hr-tg", replies: [{ text: "Hoo. Juniper here, on Telegram." }] });
+    const before = (await chain.sentTexts()).length;
     const t0 = Date.now();
-    const updateId = await sayOnTelegram("[[scenario:hr-tg]] hello owl");
-    const sent = await waitFor("the container's reply on Telegram", async () => (await sentTexts()).slice(before).find((t) => t.includes("Juniper here, on Telegram")), 180_000).catch(async (error: Error) => {
-      const calls = (await requestsFor("hr-tg")).map((r) => ({ operation: r.operation, outcome: r.outcome, status: r.status }));
-      const me = (await api<{ mode: string }>("/api/me", { headers: auth })).body.mode;
-      throw new Error(`${error.message}; the bot sent ${JSON.stringify((await sentTexts()).slice(before))}; model calls for hr-tg ${JSON.stringify(calls)}; route ${me}`);
+    const updateId = await chain.sayOnTelegram("[[scenario:hr-tg]] hello owl");
+    const sent = await waitFor("the container's reply on Telegram", async () => (await chain.sentTexts()).slice(before).find((t) => t.includes("Juniper here, on Telegram")), 180_000).catch(async (error: Error) => {
+      const calls = (await chain.requestsFor("hr-tg")).map((r) => ({ operation: r.operation, outcome: r.outcome, status: r.status }));
+      const me = (await chain.api<{ mode: string }>("/api/me", { headers: chain.auth })).body.mode;
+      throw new Error(`${error.message}; the bot sent ${JSON.stringify((await chain.sentTexts()).slice(before))}; model calls for hr-tg ${JSON.stringify(calls)}; route ${me}`);
     });
     figures.push(`Telegram update → reply on Telegram: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(sent, "Hoo. Juniper here, on Telegram.");
-    assert.equal((await requestsFor("hr-tg")).length >= 1, true, "the model was called through the gateway");
+    assert.equal((await chain.requestsFor("hr-tg")).length >= 1, true, "the model was called through the gateway");
     const messages = await waitFor("the reply in history", async () => {
-      const all = await history();
+      const all = await chain.history();
       return all.some((m) => m.replyTo === `tg-${updateId}` && m.text.includes("Juniper here")) ? all : undefined;
     }, 30_000);
     const asked = messages.find((m) => m.id === `tg-${updateId}`);
@@ -311,44 +205,39 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     assert.equal(replies[0]!.via, "container");
     assert.equal(replies[0]!.text, "Hoo. Juniper here, on Telegram.");
     // The bot's webhook stayed the Worker's.
-    const { bots } = await telegram<{ bots: { webhook: { url: string } }[] }>(`bots?token=${encodeURIComponent(BOT_TOKEN)}`);
-    assert.match(bots[0]!.webhook.url, new RegExp(`^${stack.base.replace(/[.:/]/g, "\\$&")}/telegram/webhook/`));
+    const { bots } = await chain.telegram<{ bots: { webhook: { url: string } }[] }>(`bots?token=${encodeURIComponent(BOT_TOKEN)}`);
+    assert.match(bots[0]!.webhook.url, new RegExp(`^${chain.stack.base.replace(/[.:/]/g, "\\$&")}/telegram/webhook/`));
   });
 
   it("a photo sent to the bot on Telegram reaches the model through the container as an image block with its bytes", async () => {
     const photo = png(4, [200, 120, 40]);
-    await bedrock("script", { key: "hr-photo", replies: [{ text: "An orange square, I think." }] });
-    const before = (await sentTexts()).length;
-    const delivered = await telegram<{ updateId: number; status: number }>("deliver", { token: BOT_TOKEN, chatId: CHAT_ID, photo: photo.toString("base64"), caption: "[[scenario:hr-photo]] what is this?" });
-    assert.equal(delivered.status, 200);
-    const sent = await waitFor("the container's answer to the photo", async () => (await sentTexts()).slice(before).find((t) => t.includes("orange square")), 180_000).catch(async (error: Error) => {
-      throw new Error(`${error.message}; model calls ${JSON.stringify((await requestsFor("hr-photo")).map((r) => ({ outcome: r.outcome, status: r.status })))}`);
+    await chain.bedrock("script", { key: "hr-photo", replies: [{ text: "An orange square, I think." }] });
+    const before = (await chain.sentTexts()).length;
+    await chain.sayOnTelegram("[[scenario:hr-photo]] what is this?", { photo });
+    const sent = await waitFor("the container's answer to the photo", async () => (await chain.sentTexts()).slice(before).find((t) => t.includes("orange square")), 180_000).catch(async (error: Error) => {
+      throw new Error(`${error.message}; model calls ${JSON.stringify((await chain.requestsFor("hr-photo")).map((r) => ({ outcome: r.outcome, status: r.status })))}`);
     });
     assert.equal(sent, "An orange square, I think.");
-    const calls = await requestsFor("hr-photo");
+    const calls = await chain.requestsFor("hr-photo");
     assert.ok(calls.length >= 1);
     const images = imageBlocksOf(calls[0]!);
     assert.equal(images.length, 1, JSON.stringify(calls[0]!.body.messages).slice(0, 600));
     assert.deepEqual(images[0]!.source, { type: "base64", media_type: "image/png", data: photo.toString("base64") });
     assert.equal(calls[0]!.status ?? 200, 200, "Bedrock (the stand-in, with its rules) accepted the image block");
     // OpenClaw fetched it through the Worker's file route (the shim holds no token): getFile went to Telegram.
-    assert.ok((await botCalls("getFile", true)).some((c) => c.ok));
+    assert.ok((await chain.botCalls("getFile", true)).some((c) => c.ok));
   });
 
   it("an image sent with a web chat message reaches the model through the container as an image block", async () => {
     const image = png(3, [30, 90, 220]);
-    const uploaded = await api<{ id: string }>("/api/images", { method: "POST", headers: { ...auth, "content-type": "image/png" }, body: image });
+    const uploaded = await chain.api<{ id: string }>("/api/images", { method: "POST", headers: { ...chain.auth, "content-type": "image/png" }, body: image });
     assert.equal(uploaded.status, 201);
-    await bedrock("script", { key: "hr-webimg", replies: [{ text: "A small blue square." }] });
-    const reply = await api<{ via: string; text: string; status: string }>("/api/chat", {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify({ id: "real-img", text: "[[scenario:hr-webimg]] what colour is this?", images: [uploaded.body.id] }),
-    });
+    await chain.bedrock("script", { key: "hr-webimg", replies: [{ text: "A small blue square." }] });
+    const reply = await chain.chat("real-img", "[[scenario:hr-webimg]] what colour is this?", { images: [uploaded.body.id] });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     assert.equal(reply.body.via, "container");
     assert.equal(reply.body.text, "A small blue square.");
-    const calls = await requestsFor("hr-webimg");
+    const calls = await chain.requestsFor("hr-webimg");
     const images = imageBlocksOf(calls[0]!);
     assert.equal(images.length, 1, JSON.stringify(calls[0]!.body.messages).slice(0, 600));
     // No metadata to strip in this PNG: the bytes the person sent, as they sent them.
@@ -361,26 +250,26 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     // The stand-in keys a request by the first marker in its body, and this Telegram conversation
     // already carries earlier ones: the reply is queued under each, the unused queues cleared after.
     const keys = ["hr-stream", "hr-photo", "hr-tg"];
-    for (const key of keys) await bedrock("script", { key, replies: [{ text, pieces: 25, delayMs }] });
-    const since = (await botCalls()).at(-1)?.seq ?? 0;
+    for (const key of keys) await chain.bedrock("script", { key, replies: [{ text, pieces: 25, delayMs }] });
+    const since = (await chain.botCalls()).at(-1)?.seq ?? 0;
     const t0 = Date.now();
-    const updateId = await sayOnTelegram("[[scenario:hr-stream]] tell me a long story");
+    const updateId = await chain.sayOnTelegram("[[scenario:hr-stream]] tell me a long story");
     const stored = await waitFor("the streamed reply in history", async () => {
-      const reply = (await history()).find((m) => m.replyTo === `tg-${updateId}`);
+      const reply = (await chain.history()).find((m) => m.replyTo === `tg-${updateId}`);
       return reply?.text === text ? reply : undefined;
     }, 180_000).catch(async (error: Error) => {
-      const made = (await botCalls()).filter((c) => c.seq > since).map((c) => `${c.method}${c.ok ? "" : ` ${c.errorCode}`}: ${String(c.params.text ?? "").slice(0, 40)}`);
-      const asked = (await bedrock<{ requests: Recorded[] }>("requests?limit=20")).requests.filter((r) => r.time >= t0).map((r) => ({ key: r.key, outcome: r.outcome, status: r.status }));
-      throw new Error(`${error.message}; bot calls ${JSON.stringify(made)}; model calls ${JSON.stringify(asked)}; stored ${JSON.stringify((await history()).find((m) => m.replyTo === `tg-${updateId}`)?.text?.slice(0, 80))}`);
+      const made = (await chain.botCalls()).filter((c) => c.seq > since).map((c) => `${c.method}${c.ok ? "" : ` ${c.errorCode}`}: ${String(c.params.text ?? "").slice(0, 40)}`);
+      const asked = (await chain.bedrock<{ requests: Recorded[] }>("requests?limit=20")).requests.filter((r) => r.time >= t0).map((r) => ({ key: r.key, outcome: r.outcome, status: r.status }));
+      throw new Error(`${error.message}; bot calls ${JSON.stringify(made)}; model calls ${JSON.stringify(asked)}; stored ${JSON.stringify((await chain.history()).find((m) => m.replyTo === `tg-${updateId}`)?.text?.slice(0, 80))}`);
     });
     const used: Recorded[] = [];
     for (const key of keys) {
-      const mine = (await requestsFor(key)).filter((r) => r.time >= t0);
+      const mine = (await chain.requestsFor(key)).filter((r) => r.time >= t0);
       used.push(...mine);
-      if (mine.length === 0) await fetch(`${stack.bedrockUrl}/__control/script?key=${key}`, { method: "DELETE" });
+      if (mine.length === 0) await fetch(`${chain.stack.bedrockUrl}/__control/script?key=${key}`, { method: "DELETE" });
     }
     assert.equal(used.length, 1, "one model call for the turn");
-    const made = (await botCalls()).filter((c) => c.seq > since);
+    const made = (await chain.botCalls()).filter((c) => c.seq > since);
     const preview = made.find((c) => c.method === "sendMessage" && c.ok)!;
     const messageId = preview.result!.message_id!;
     // The steps the person saw: the preview, then edits of that same message, each showing more.
@@ -405,8 +294,9 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
   });
 
   it("no secret of the Worker is in the container's environment or in any file under its state and workspace", () => {
+    const container = chain.container;
     assert.ok(container);
-    const values = new Map<string, string>([...WORKER_SECRETS.map((n) => [n, stack.vars[n] ?? ""] as [string, string]), ["the bot token", BOT_TOKEN]]);
+    const values = new Map<string, string>([...WORKER_SECRETS.map((n) => [n, chain.stack.vars[n] ?? ""] as [string, string]), ["the bot token", BOT_TOKEN]]);
     for (const [name, value] of values) if (value.length < 8) values.delete(name); // unset (AWS_BEARER_TOKEN_BEDROCK is empty here)
     assert.ok(values.size >= 8, [...values.keys()].join(", "));
     // Every process of the container (entrypoint, OpenClaw, its helpers).
@@ -439,26 +329,26 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
   });
 
   it("falls back to direct Bedrock once the container is gone, with one reply", async () => {
-    await container?.stop();
-    container = null;
-    const reply = await chat("real-3", "Still there?");
+    await chain.container?.stop();
+    chain.container = null;
+    const reply = await chain.chat("real-3", "Still there?");
     assert.equal(reply.body.via, "bedrock");
     assert.equal(reply.body.status, "done");
-    const messages = await history();
+    const messages = await chain.history();
     assert.equal(messages.filter((m) => m.role === "assistant" && m.replyTo === "real-3").length, 1);
   });
 
   it("over budget, the container's model call gets 429 from the gateway and the person is told so", async () => {
     // A new machine (the old one is gone), with the same secrets; the circuit closes once it answers.
-    container = await bootContainer();
-    await waitFor("the container route again", async () => ((await api<{ mode: string }>("/api/me", { headers: auth })).body.mode === "container" ? true : undefined), 60_000);
+    await chain.bootContainer();
+    await waitFor("the container route again", async () => ((await chain.api<{ mode: string }>("/api/me", { headers: chain.auth })).body.mode === "container" ? true : undefined), 60_000);
     // Spend what is left of today's budget the way a runaway container would: through the gateway.
     const day = await today();
     const left = PAID_DAILY_TOKENS - (day.inputTokens + day.outputTokens + day.cacheWriteTokens);
     assert.ok(left > 0, `the earlier turns left some budget (${left})`);
-    const gateway = (body: unknown) => fetch(`${stack.base}/api/container/model/v1/messages`, {
+    const gateway = (body: unknown) => fetch(`${chain.stack.base}/api/container/model/v1/messages`, {
       method: "POST",
-      headers: { "x-api-key": secrets.GATEWAY_TOKEN!, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+      headers: { "x-api-key": chain.secrets.GATEWAY_TOKEN!, "anthropic-version": "2023-06-01", "content-type": "application/json" },
       body: JSON.stringify(body),
     });
     const spend = await gateway({ max_tokens: 16, messages: [{ role: "user", content: `[[scenario:hr-spend]] ${"x".repeat((left + 1_000) * 4)}` }] });
@@ -472,22 +362,22 @@ describe("the real chain: Worker ← real OpenClaw → Worker's model gateway �
     assert.match(error.error.message, /daily usage limit of [\d,]+ tokens\. It resets at /);
 
     // Web chat is refused by the Worker itself before any container is asked.
-    const web = await chat("real-4", "Are you there?");
+    const web = await chain.chat("real-4", "Are you there?");
     assert.equal(web.status, 429);
 
     // Telegram goes to the container, whose model call the gateway refuses: the person is told.
-    const before = (await sentTexts()).length;
-    const updateId = await sayOnTelegram("[[scenario:hr-budget]] are you still there?");
-    const told = await waitFor("the container's answer on Telegram", async () => (await sentTexts()).slice(before)[0], 180_000);
+    const before = (await chain.sentTexts()).length;
+    const updateId = await chain.sayOnTelegram("[[scenario:hr-budget]] are you still there?");
+    const told = await waitFor("the container's answer on Telegram", async () => (await chain.sentTexts()).slice(before)[0], 180_000);
     figures.push(`over budget, the person read on Telegram: ${JSON.stringify(told)}`);
-    assert.equal((await requestsFor("hr-budget")).length, 0, "the gateway refused before Bedrock");
+    assert.equal((await chain.requestsFor("hr-budget")).length, 0, "the gateway refused before Bedrock");
     // OpenClaw does not relay the gateway's words: for a 429 it sends its own copy ("⚠️ The model
     // request was rate-limited. Please try again in a few minutes." with openclaw 2026.9.6). Because
     // the gateway's message names a daily usage limit, it sends it at once: with a message it took
     // for a short throttle it honoured Retry-After (hours, until the reset) and the person heard
     // nothing. The refusal itself is the gateway's 429, checked above and in the stand-in's silence.
     assert.match(told, /^⚠️ .*(rate.?limit|usage limit|budget)/i);
-    const stored = await waitFor("the answer in history", async () => (await history()).find((m) => m.replyTo === `tg-${updateId}`), 30_000);
+    const stored = await waitFor("the answer in history", async () => (await chain.history()).find((m) => m.replyTo === `tg-${updateId}`), 30_000);
     assert.equal(stored.via, "container");
   });
 });

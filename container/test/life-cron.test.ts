@@ -69,13 +69,7 @@ describe("a scheduled job wakes a stopped container (real OpenClaw, real chain)"
       email: EMAIL,
       soul: SOUL,
       telegram: { botToken: BOT_TOKEN, chatId: CHAT_ID },
-      vars: {
-        FLY_TUNING: JSON.stringify({
-          requestTimeoutMs: 5000, retryBaseMs: 50, jobBackoffBaseMs: 500, jobBackoffCapMs: 2000, syncDebounceMs: 100, statusCacheMs: 0, waitPollSeconds: 1, healthTimeoutMs: 3000,
-          scheduleWakeLeadMs: LEAD_MS, scheduleRecheckMs: 2000,
-        }),
-        CONTAINER_COOLDOWN_MS: "2000",
-      },
+      tuning: { scheduleWakeLeadMs: LEAD_MS, scheduleRecheckMs: 2000 },
     });
   });
 

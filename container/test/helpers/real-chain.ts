@@ -25,7 +25,9 @@ export interface RealChainOptions {
   soul?: string;
   /** The person's own bot, claimed and bound to `chatId` before provisioning. */
   telegram?: { botToken: string; chatId: number };
-  /** Extra Worker vars (FLY_TUNING, budgets, ...); FLY_APP_URL is set to the container's port. */
+  /** FLY_TUNING fields over the chain's own (CHAIN_TUNING), e.g. the schedule's wake lead. */
+  tuning?: Record<string, number>;
+  /** Extra Worker vars (budgets, ...); FLY_APP_URL is set to the container's port. */
   vars?: Record<string, string>;
   /** Boot the first container (default true): provisioning waits for its health. */
   boot?: boolean;
@@ -34,6 +36,8 @@ export interface RealChainOptions {
 
 export interface StoredMessage { id: string; role: string; text: string; channel: string; via?: string; replyTo?: string; status?: string; createdAt?: string }
 export interface Recorded { seq: number; time: number; key: string; operation: string; outcome?: string; status?: number; body: { tools?: { name: string }[]; messages?: { role: string; content: unknown }[]; system?: unknown } }
+/** One Bot API call the bot made, as the Telegram stand-in recorded it. */
+export interface BotCall { seq: number; time: number; method: string; ok: boolean; errorCode?: number; params: { text?: string; message_id?: number }; result?: { message_id?: number; text?: string } }
 export interface FlyCall { seq: number; at?: number; time?: number; method: string; path: string; route?: string; app?: string; status?: number }
 
 export interface RealChain {
@@ -47,22 +51,35 @@ export interface RealChain {
   /** The container booted by startRealChain (null with boot: false) or by the last bootContainer(). */
   container: RunningContainer | null;
   api<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T; headers: Headers }>;
-  /** `POST /api/chat` (JSON, waits for the whole reply). */
-  chat(id: string, text: string): Promise<{ status: number; body: { via: string; text: string; status: string; error?: { code: string; message: string } } }>;
+  /** `POST /api/chat` (JSON, waits for the whole reply); `images`: ids from `POST /api/images`. */
+  chat(id: string, text: string, options?: { images?: string[] }): Promise<{ status: number; body: { via: string; text: string; status: string; error?: { code: string; message: string } } }>;
   history(): Promise<StoredMessage[]>;
   bedrock<T>(path: string, body?: unknown): Promise<T>;
   requestsFor(key: string): Promise<Recorded[]>;
   telegram<T>(path: string, body?: unknown): Promise<T>;
+  /** The bot's calls in the bound chat (or, `anyChat`, all of them: getFile names no chat), oldest first. */
+  botCalls(method?: string, anyChat?: boolean): Promise<BotCall[]>;
   /** What the bot sent to the bound chat (successful sendMessage calls), oldest first. */
   sentTexts(): Promise<string[]>;
-  /** The person writes to the bot; Telegram delivers it to the Worker's webhook. Returns the update id. */
-  sayOnTelegram(text: string): Promise<number>;
+  /**
+   * The person writes to the bot (with `photo`, sends that picture with `text` as its caption);
+   * Telegram delivers it to the Worker's webhook. Returns the update id.
+   */
+  sayOnTelegram(text: string, options?: { photo?: Buffer }): Promise<number>;
   /** The Fly stand-in's control API (`/__control/...`). */
   fly<T>(path: string, body?: unknown): Promise<T>;
   /** A new container process (new empty disk) with the app's secrets, healthy. */
   bootContainer(options?: { healthTimeoutMs?: number }): Promise<RunningContainer>;
   stop(): Promise<void>;
 }
+
+/**
+ * The Fly tuning of a real chain: quick retries and polls, no status cache. The wake budget stays
+ * production's (20 s), which covers only the wait for the container's first byte: real OpenClaw's
+ * first words take 7–14 s here, but its front server answers at once, so a reply is never cut by
+ * the budget however loaded the machine is.
+ */
+export const CHAIN_TUNING = { requestTimeoutMs: 5000, retryBaseMs: 50, jobBackoffBaseMs: 500, jobBackoffCapMs: 2000, syncDebounceMs: 100, statusCacheMs: 0, waitPollSeconds: 1, healthTimeoutMs: 3000 };
 
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, pollMs = 300): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -83,7 +100,15 @@ export async function startRealChain(options: RealChainOptions): Promise<RealCha
   const echo = options.echo ?? process.env.CONTAINER_TEST_ECHO === "1";
   const containerPort = await freePort();
   const homeBase = mkdtempSync(join(tmpdir(), "soulprint-chain-"));
-  const stack = await startLocalStack({ vars: { ...options.vars, FLY_APP_URL: `http://127.0.0.1:${containerPort}` } });
+  const stack = await startLocalStack({
+    vars: {
+      FLY_TUNING: JSON.stringify({ ...CHAIN_TUNING, ...options.tuning }),
+      // After a fallback to Bedrock (a container gone), the circuit is tried again soon.
+      CONTAINER_COOLDOWN_MS: "2000",
+      ...options.vars,
+      FLY_APP_URL: `http://127.0.0.1:${containerPort}`,
+    },
+  });
   const auth = { authorization: `Email ${options.email}` };
   const tg = options.telegram;
 
@@ -98,14 +123,15 @@ export async function startRealChain(options: RealChainOptions): Promise<RealCha
     return (await response.json()) as T;
   };
   const telegram = <T>(path: string, body?: unknown) => control<T>(stack.telegramUrl, path, body);
-  const sentTexts = async () => {
+  const botCalls = async (method?: string, anyChat = false) => {
     if (!tg) return [];
-    const { calls } = await telegram<{ calls: { ok: boolean; params: { text?: string } }[] }>(`calls?token=${encodeURIComponent(tg.botToken)}&method=sendMessage&chatId=${tg.chatId}`);
-    return calls.filter((c) => c.ok).map((c) => c.params.text ?? "");
+    return (await telegram<{ calls: BotCall[] }>(`calls?token=${encodeURIComponent(tg.botToken)}${anyChat ? "" : `&chatId=${tg.chatId}`}${method ? `&method=${method}` : ""}`)).calls;
   };
-  const sayOnTelegram = async (text: string) => {
+  const sentTexts = async () => (await botCalls("sendMessage")).filter((c) => c.ok).map((c) => c.params.text ?? "");
+  const sayOnTelegram = async (text: string, { photo }: { photo?: Buffer } = {}) => {
     assert.ok(tg, "no Telegram bot in this chain");
-    const delivered = await telegram<{ updateId: number; status: number }>("deliver", { token: tg.botToken, chatId: tg.chatId, text });
+    const message = photo ? { photo: photo.toString("base64"), caption: text } : { text };
+    const delivered = await telegram<{ updateId: number; status: number }>("deliver", { token: tg.botToken, chatId: tg.chatId, ...message });
     assert.equal(delivered.status, 200, "the Worker took the update");
     return delivered.updateId;
   };
@@ -113,11 +139,11 @@ export async function startRealChain(options: RealChainOptions): Promise<RealCha
   const chain: RealChain = {
     stack, email: options.email, auth, app: "", secrets: {}, containerPort, container: null,
     api,
-    chat: (id, text) => api("/api/chat", { method: "POST", headers: { ...auth, "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ id, text }) }),
+    chat: (id, text, { images } = {}) => api("/api/chat", { method: "POST", headers: { ...auth, "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ id, text, ...(images ? { images } : {}) }) }),
     history: async () => (await api<{ messages: StoredMessage[] }>("/api/chat/history?limit=200", { headers: auth })).body.messages,
     bedrock: (path, body) => control(stack.bedrockUrl, path, body),
     requestsFor: async (key) => (await control<{ requests: Recorded[] }>(stack.bedrockUrl, `requests?key=${key}`)).requests,
-    telegram, sentTexts, sayOnTelegram,
+    telegram, botCalls, sentTexts, sayOnTelegram,
     fly: (path, body) => control(stack.flyUrl, path, body),
     async bootContainer({ healthTimeoutMs = 240_000 } = {}) {
       // Exactly the app's secrets, as a Fly machine gets them; only the ports are ours.
