@@ -160,14 +160,19 @@ describe("hybrid routing through the user's container", () => {
   });
 });
 
+/** A paid user whose app is ready and whose own bot is bound to `chatId`. */
+async function readyUserWithBot(chatId: number) {
+  const user = await flyUser("paid");
+  const token = botToken();
+  await connectBot(user, token, chatId);
+  await withFly(user, (fly) => fly.provision());
+  await driveUntil(user, (s) => s.state === "ready");
+  return { user, token, chatId };
+}
+
 describe("Telegram through the container", () => {
   it("forwards a container-routed user's update to the container with the webhook secret; the object sends nothing itself", async () => {
-    const user = await flyUser("paid");
-    const token = botToken();
-    const chatId = 4242;
-    await connectBot(user, token, chatId);
-    await withFly(user, (fly) => fly.provision());
-    await driveUntil(user, (s) => s.state === "ready");
+    const { user, token, chatId } = await readyUserWithBot(4242);
     const sentBefore = (await sentTexts(token, chatId)).length;
     await say(token, { text: "hi from telegram", chatId });
     const forwarded = await waitFor(async () => {
@@ -183,12 +188,7 @@ describe("Telegram through the container", () => {
   });
 
   it("keeps a photo sent to a container-routed user in R2 and shows it in history, and still forwards the update", async () => {
-    const user = await flyUser("paid");
-    const token = botToken();
-    const chatId = 4244;
-    await connectBot(user, token, chatId);
-    await withFly(user, (fly) => fly.provision());
-    await driveUntil(user, (s) => s.state === "ready");
+    const { user, token, chatId } = await readyUserWithBot(4244);
     // A 1×1 PNG, as the Telegram stand-in serves it for getFile and the download.
     const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
     const delivery = await say(token, { photo: png, caption: "my cat", chatId });
@@ -207,12 +207,7 @@ describe("Telegram through the container", () => {
   });
 
   it("answers directly when the container cannot be reached within the wake budget", async () => {
-    const user = await flyUser("paid");
-    const token = botToken();
-    const chatId = 4343;
-    await connectBot(user, token, chatId);
-    await withFly(user, (fly) => fly.provision());
-    await driveUntil(user, (s) => s.state === "ready");
+    const { user, token, chatId } = await readyUserWithBot(4343);
     await setBudget(user, 400);
     await control(`apps/${user.app}/container`, { refuseWhileWaking: true, wakeDelayMs: 5_000 });
     await stopMachines(user);
