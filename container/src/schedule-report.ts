@@ -17,6 +17,7 @@
  * (OpenClaw catches up missed jobs at start); waking every user's machine for them would cost a
  * boot and model tokens a day that the person never asked for.
  */
+import { workerFetcher } from "./worker-link.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -89,16 +90,15 @@ export class ScheduleReporter {
   private sent: string | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private busy = false;
-  private readonly fetcher: typeof fetch;
+  private readonly worker: ReturnType<typeof workerFetcher>;
   private readonly log: (line: string) => void;
 
   private readonly o: ScheduleReporterOptions;
 
   constructor(options: ScheduleReporterOptions) {
     this.o = options;
-    const o = options;
-    this.fetcher = o.fetcher ?? ((input, init) => fetch(input, init));
-    this.log = o.log ?? (() => {});
+    this.worker = workerFetcher(options);
+    this.log = options.log ?? (() => {});
   }
 
   start(): void {
@@ -120,9 +120,9 @@ export class ScheduleReporter {
       const jobs = await readSchedule(this.o.stateDir);
       const body = JSON.stringify({ jobs: jobs.map((j) => ({ id: j.id, name: j.name, nextRunAt: new Date(j.nextRunAt).toISOString() })) });
       if (body === this.sent) return false;
-      const response = await this.fetcher(`${this.o.callbackUrl.replace(/\/+$/, "")}/api/container/schedule`, {
+      const response = await this.worker("/api/container/schedule", {
         method: "PUT",
-        headers: { authorization: `Bearer ${this.o.gatewayToken}`, "x-soulprint-user": this.o.userId, "content-type": "application/json" },
+        headers: { "content-type": "application/json" },
         body,
         signal: AbortSignal.timeout(30_000),
       });

@@ -9,6 +9,7 @@
  *
  * One machine runs per user (FLY_MAX_MACHINES=1), so the last save wins.
  */
+import { workerFetcher } from "./worker-link.ts";
 import { packState, stateFingerprint, unpackState } from "./state-archive.ts";
 
 export const MAX_STATE_BYTES = 20 * 1024 * 1024;
@@ -38,28 +39,25 @@ export class StateSync {
   private changedAt = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private saving: Promise<void> | null = null;
-  private readonly o: Required<Omit<StateSyncOptions, "fetcher" | "log">> & { fetcher: typeof fetch; log: (line: string) => void };
+  private readonly o: Required<Omit<StateSyncOptions, "fetcher" | "log">> & { log: (line: string) => void };
+  private readonly worker: ReturnType<typeof workerFetcher>;
 
   constructor(options: StateSyncOptions) {
+    const { fetcher: _fetcher, ...rest } = options;
     this.o = {
-      ...options,
-      callbackUrl: options.callbackUrl.replace(/\/+$/, ""),
+      ...rest,
       debounceMs: options.debounceMs ?? 10_000,
       pollMs: options.pollMs ?? 5_000,
-      fetcher: options.fetcher ?? ((input, init) => fetch(input, init)),
       log: options.log ?? (() => {}),
     };
-  }
-
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    return { authorization: `Bearer ${this.o.gatewayToken}`, "x-soulprint-user": this.o.userId, ...extra };
+    this.worker = workerFetcher(options);
   }
 
   /** Lays the newest saved state into the state directory. A failure is logged: the boot goes on. */
   async restore(): Promise<RestoreResult> {
     const t0 = Date.now();
     try {
-      const response = await this.o.fetcher(`${this.o.callbackUrl}/api/container/state`, { headers: this.headers(), signal: AbortSignal.timeout(60_000) });
+      const response = await this.worker("/api/container/state", { signal: AbortSignal.timeout(60_000) });
       if (response.status === 404) {
         await response.body?.cancel();
         this.o.log("state: nothing saved yet; starting fresh");
@@ -112,9 +110,9 @@ export class StateSync {
           this.lastSavedPrint = print;
           return;
         }
-        const response = await this.o.fetcher(`${this.o.callbackUrl}/api/container/state`, {
+        const response = await this.worker("/api/container/state", {
           method: "PUT",
-          headers: this.headers({ "content-type": "application/gzip" }),
+          headers: { "content-type": "application/gzip" },
           body: packed.archive,
           signal: AbortSignal.timeout(60_000),
         });

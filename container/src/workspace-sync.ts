@@ -9,6 +9,7 @@
  * the agent changed that is still waiting for its write-back is left alone: its PUT carries the old
  * version, gets a 409 (the Worker keeps both), and the refresh after it brings the user's text.
  */
+import { workerFetcher } from "./worker-link.ts";
 import { join } from "node:path";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { FILE_NAME_PATTERN, writeFileAtomic } from "./workspace.ts";
@@ -47,16 +48,15 @@ export class WorkspaceSync {
   /** Files whose write-back lost (409): the Worker's text replaces the agent's on the next refresh. */
   private readonly forced = new Set<string>();
   private ticker: ReturnType<typeof setInterval> | null = null;
-  private readonly fetcher: typeof fetch;
+  private readonly worker: ReturnType<typeof workerFetcher>;
   private readonly log: (line: string) => void;
 
   private readonly o: WorkspaceSyncOptions;
 
   constructor(options: WorkspaceSyncOptions) {
     this.o = options;
-    const o = options;
-    this.fetcher = o.fetcher ?? ((input, init) => fetch(input, init));
-    this.log = o.log ?? (() => {});
+    this.worker = workerFetcher(options);
+    this.log = options.log ?? (() => {});
   }
 
   setBaseline(baseline: WorkspaceBaseline): void {
@@ -103,10 +103,9 @@ export class WorkspaceSync {
   }
 
   private async fetchOnce(reason: string): Promise<boolean> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.o.gatewayToken}`, "x-soulprint-user": this.o.userId };
-    if (this.version) headers["if-none-match"] = `"${this.version}"`;
+    const headers: Record<string, string> = this.version ? { "if-none-match": `"${this.version}"` } : {};
     try {
-      const response = await this.fetcher(`${this.o.callbackUrl.replace(/\/+$/, "")}/api/container/workspace`, { headers, signal: AbortSignal.timeout(10_000) });
+      const response = await this.worker("/api/container/workspace", { headers, signal: AbortSignal.timeout(10_000) });
       this.refreshes.push({ at: Date.now(), reason, status: response.status });
       if (response.status === 304) return true;
       if (!response.ok) {

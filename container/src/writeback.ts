@@ -17,6 +17,7 @@
  * - Watched with fs.watch plus a periodic scan, so a missed inotify event (rename over the file,
  *   an editor's temp file) is caught within `pollMs`.
  */
+import { workerFetcher } from "./worker-link.ts";
 import { appendFileSync, readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -70,7 +71,8 @@ export class WriteBack {
   private poller: ReturnType<typeof setInterval> | null = null;
   private readonly lastSeen = new Map<string, string>();
   private stopped = false;
-  private readonly o: Required<Omit<WriteBackOptions, "baseline" | "fetcher" | "log" | "onConflict">> & { fetcher: typeof fetch; log: (line: string) => void; onConflict: (name: string) => void };
+  private readonly o: Required<Omit<WriteBackOptions, "baseline" | "fetcher" | "log" | "onConflict">> & { log: (line: string) => void; onConflict: (name: string) => void };
+  private readonly worker: ReturnType<typeof workerFetcher>;
 
   constructor(options: WriteBackOptions) {
     this.synced = new Map(options.baseline);
@@ -84,10 +86,10 @@ export class WriteBack {
       retryBaseMs: options.retryBaseMs ?? 1_000,
       retryMaxMs: options.retryMaxMs ?? 60_000,
       maxAttempts: options.maxAttempts ?? 8,
-      fetcher: options.fetcher ?? ((input, init) => fetch(input, init)),
       log: options.log ?? (() => {}),
       onConflict: options.onConflict ?? (() => {}),
     };
+    this.worker = workerFetcher(options);
   }
 
   /** The Worker's content of `name` is on disk now (a workspace refresh wrote it): not to be sent. */
@@ -197,11 +199,9 @@ export class WriteBack {
     let status: number | "error" = "error";
     let retryAfterMs: number | null = null;
     try {
-      const response = await this.o.fetcher(`${this.o.callbackUrl}/api/container/workspace/${encodeURIComponent(name)}`, {
+      const response = await this.worker(`/api/container/workspace/${encodeURIComponent(name)}`, {
         method: "PUT",
         headers: {
-          authorization: `Bearer ${this.o.gatewayToken}`,
-          "x-soulprint-user": this.o.userId,
           "content-type": "text/markdown; charset=utf-8",
           ...this.precondition(name),
         },
