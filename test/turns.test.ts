@@ -275,6 +275,8 @@ describe("one rate limit for every channel", () => {
     const http = await chat(user, { text: `http ${tag}` });
     expect(http.status).toBe(429);
     expect(errorCode(http.body)).toBe("rate_limited");
+    // The one reply ends before the test does: work (and its log line) must not outlive the file.
+    await sockets[0]!.next((f) => f.type === "done" && f.id === "same", 20_000);
     for (const socket of sockets) socket.close();
   }, 75_000);
 });
@@ -314,6 +316,8 @@ describe("Telegram, one turn at a time", () => {
     const after = await sentTexts(token, chatId);
     expect(after.slice(1)).toEqual([RATE_LIMITED]);
     expect(texts[1]).toBe(RATE_LIMITED);
+    // The web reply that filled the minute ends before the test does (no work outlives the file).
+    await sockets[0]!.next((f) => f.type === "done" && f.id === "fill", 20_000);
     for (const socket of sockets) socket.close();
   }, 75_000);
 });
