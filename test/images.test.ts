@@ -140,13 +140,17 @@ describe("an image from the web", () => {
 });
 
 describe("a photo from Telegram", () => {
-  const chatIdFor = () => 30_000_000 + Math.floor(Math.random() * 60_000_000);
-
-  it("is fetched in its largest size, stored, shown in history and sent to Bedrock with its caption", async () => {
+  /** A user whose own bot is claimed and bound to a fresh chat. */
+  async function ownerOnTelegram() {
     const user = await newUser("tgimg");
     const token = botToken();
-    const chatId = chatIdFor();
+    const chatId = 30_000_000 + Math.floor(Math.random() * 60_000_000);
     await connect(user, token, chatId);
+    return { user, token, chatId };
+  }
+
+  it("is fetched in its largest size, stored, shown in history and sent to Bedrock with its caption", async () => {
+    const { user, token, chatId } = await ownerOnTelegram();
     const { key, tag } = scenario();
     const photo = jpegWithExif();
     const delivery = await say(token, { photo: base64(photo), caption: `my garden ${tag}`, chatId });
@@ -170,10 +174,7 @@ describe("a photo from Telegram", () => {
   }, 60_000);
 
   it("answers a fake or oversized photo with a clear message, without asking the model or storing anything", async () => {
-    const user = await newUser("tgimg");
-    const token = botToken();
-    const chatId = chatIdFor();
-    await connect(user, token, chatId);
+    const { user, token, chatId } = await ownerOnTelegram();
     const { key, tag } = scenario();
     await say(token, { photo: base64(new TextEncoder().encode("MZ this is not a picture")), caption: tag, chatId });
     const big = new Uint8Array(MAX_IMAGE_BYTES + 10);

@@ -7,7 +7,6 @@ import { HttpError, logSafe, UnreachableError, UpstreamError } from "../errors.t
 import { requireContainerImage, requireSecret } from "../config.ts";
 import { timingSafeEqualStr } from "../crypto.ts";
 import type { ObjectContext } from "../object-context.ts";
-import type { FlyTuning } from "../tuning.ts";
 import type { Workspace } from "../workspace.ts";
 import { SerialQueue } from "../serial-queue.ts";
 import { FlyContext, StaleRunError } from "./fly-context.ts";
@@ -54,10 +53,6 @@ export class FlyService {
     object.events.on("claimChanged", () => this.onTelegramChanged());
   }
 
-  /** The Fly timing of this object's config (tests change it there). */
-  get tuning(): FlyTuning {
-    return this.object.config.fly;
-  }
 
   /** Job kinds this service runs on the scheduler: fly_provision, fly_sync, fly_reconcile, fly_delete. */
   defineJobs(): void {
@@ -174,7 +169,7 @@ export class FlyService {
     } catch (err) {
       // Fly is busy or away: the job retries with backoff, and the caller gets a 202.
       if (err instanceof UpstreamError || err instanceof UnreachableError || err instanceof StaleRunError || err instanceof AppGoneError) {
-        if (this.ctx.store.read().state === "ready") await this.object.jobs.schedule(FLY_JOBS.sync, this.tuning.jobBackoffBaseMs);
+        if (this.ctx.store.read().state === "ready") await this.object.jobs.schedule(FLY_JOBS.sync, this.ctx.tuning.jobBackoffBaseMs);
         return { queued: true, status: await this.status() };
       }
       throw err;
@@ -193,14 +188,14 @@ export class FlyService {
   }
 
   /** A workspace file changed: a debounced sync, when there is an app to sync to. */
-  async onWorkspaceChanged(): Promise<void> {
+  private async onWorkspaceChanged(): Promise<void> {
     // While provisioning, the last step schedules a sync that picks up whatever changed meanwhile.
     if (this.ctx.store.read().state !== "ready") return;
-    await this.object.jobs.schedule(FLY_JOBS.sync, this.tuning.syncDebounceMs, undefined, "replace");
+    await this.object.jobs.schedule(FLY_JOBS.sync, this.ctx.tuning.syncDebounceMs, undefined, "replace");
   }
 
   /** The Telegram secrets follow the claim: the sync sets or unsets them. */
-  async onTelegramChanged(): Promise<void> {
+  private async onTelegramChanged(): Promise<void> {
     if (this.ctx.store.read().state !== "ready") return;
     await this.object.jobs.schedule(FLY_JOBS.sync, 0);
   }
@@ -246,7 +241,7 @@ export class FlyService {
     const record = this.ctx.store.read();
     if (!record.app || record.state === "none" || record.state === "deleting") return;
     if (record.state !== "ready" && this.ctx.store.machines().length === 0) return;
-    if (Date.now() - this.machinesFetchedAt < this.tuning.statusCacheMs) return;
+    if (Date.now() - this.machinesFetchedAt < this.ctx.tuning.statusCacheMs) return;
     this.machinesFetch ??= (async () => {
       try {
         const userId = this.object.owner().userId;

@@ -217,7 +217,7 @@ export class TelegramService {
   }
 
   /** The container's preview pacer for the chat (the chat's pace shared with the direct route). */
-  pacerFor(chatId: number): ContainerPreviewPacer {
+  private pacerFor(chatId: number): ContainerPreviewPacer {
     let pacer = this.pacers.get(chatId);
     if (!pacer) {
       pacer = new ContainerPreviewPacer(this.paces.of(chatId));
